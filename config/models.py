@@ -1,0 +1,243 @@
+"""Typed site configuration. Every model is frozen and forbids unknown fields.
+
+Durations are seconds (floats) or strings such as ``"30s"``, ``"5m"``, ``"4h"``.
+Defaults are stated here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
+
+__all__ = [
+    "AlertsConfig",
+    "Area",
+    "ContingencyConfig",
+    "Credential",
+    "Customer",
+    "CustomersConfig",
+    "DetectorsConfig",
+    "Duration",
+    "Element",
+    "ElementRole",
+    "HttpConfig",
+    "Receiver",
+    "Route",
+    "SiteConfig",
+    "SmsConfig",
+    "SnmpConfig",
+    "SnmpDefaults",
+    "WebhookConfig",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """``"5m"`` -> 300.0; numbers pass through as seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '5m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"invalid duration {value!r}: use seconds or '30s', '5m', '4h', '1d'")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ElementRole(StrEnum):
+    CORE = "core"
+    AGGREGATION = "aggregation"
+    OLT = "olt"
+    DSLAM = "dslam"
+    BRAS = "bras"
+    ACCESS = "access"
+    OTHER = "other"
+
+
+class Area(_Model):
+    """A service area (district): the unit of banners and hotline scripts."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    name: str
+    name_zh: str = ""
+
+
+class Credential(_Model):
+    """SNMP credential, referenced by name from elements. Secrets are never printed."""
+
+    version: Literal["1", "2c", "3"] = "2c"
+    community: SecretStr | None = None
+    community_file: str | None = None
+    community_env: str | None = None
+    # SNMPv3 USM
+    user: str | None = None
+    auth_protocol: Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"] = "none"
+    auth_key: SecretStr | None = None
+    auth_key_env: str | None = None
+    auth_key_file: str | None = None
+    priv_protocol: Literal["none", "des", "aes", "aes192", "aes256"] = "none"
+    priv_key: SecretStr | None = None
+    priv_key_env: str | None = None
+    priv_key_file: str | None = None
+
+
+class SnmpDefaults(_Model):
+    interval: Duration = 60.0
+    timeout: Duration = 2.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    max_repetitions: Annotated[int, Field(ge=1, le=1000)] = 25
+
+
+class SnmpConfig(_Model):
+    credentials: dict[str, Credential] = Field(default_factory=dict)
+    defaults: SnmpDefaults = SnmpDefaults()
+    concurrency: Annotated[int, Field(ge=1, le=10000)] = 64
+
+
+class Element(_Model):
+    """A network element: where to poll it and where it sits in the topology."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    role: ElementRole = ElementRole.OTHER
+    address: str  # udp://HOST:PORT
+    credential: str
+    area: str | None = None  # the area an access element serves; None for shared ones
+    parent: str | None = None  # upstream element
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    max_repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _udp_address(cls, value: str) -> str:
+        if not re.match(r"^udp://[^:/\s]+:\d{1,5}$", value):
+            raise ValueError("address must look like udp://HOST:PORT")
+        port = int(value.rsplit(":", 1)[1])
+        if not 0 < port < 65536:
+            raise ValueError(f"port {port} out of range")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.address[len("udp://") :].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+class CustomersConfig(_Model):
+    """Customers come from a CSV file: account,phone,area,element,grade,language."""
+
+    file: str | None = None
+
+
+class DetectorsConfig(_Model):
+    """Defaults of the shipped detector configuration."""
+
+    alpha: Annotated[float, Field(gt=0, le=1)] = 0.05
+    threshold: Annotated[float, Field(gt=0)] = 6.0
+    warmup: Annotated[int, Field(ge=1)] = 20
+    for_: Annotated[Duration, Field(alias="for")] = 120.0
+    keep_firing_for: Duration = 300.0
+    utilization_threshold: Annotated[float, Field(gt=0, le=1.5)] = 0.9
+    error_rate_min: Annotated[float, Field(ge=0)] = 1.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookConfig(_Model):
+    url: str
+    send_resolved: bool = True
+    timeout: Duration = 10.0
+
+
+class Receiver(_Model):
+    name: str
+    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
+
+
+class Route(_Model):
+    """Alertmanager-style routing tree node."""
+
+    receiver: str | None = None
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "element"])
+    matchers: dict[str, str] = Field(default_factory=dict)
+    continue_: Annotated[bool, Field(alias="continue")] = False
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 14400.0
+    routes: list[Route] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AlertsConfig(_Model):
+    route: Route = Route(receiver="log")
+    receivers: list[Receiver] = Field(default_factory=lambda: [Receiver(name="log")])
+
+
+class SmsConfig(_Model):
+    sink: Literal["console", "file"] = "file"
+    path: str = "sms-outbox.jsonl"  # relative to the data dir
+    sender: str = "10000"
+
+
+class ContingencyConfig(_Model):
+    hold_down: Duration = 300.0  # an incident must stay open this long before customers are texted
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+    sms: SmsConfig = SmsConfig()
+
+
+class HttpConfig(_Model):
+    listen: str = "127.0.0.1:8080"
+
+
+class SiteConfig(_Model):
+    """The whole site: inventory, topology, customers, SNMP, detection, alerting, contingency."""
+
+    site: str = "vigil"
+    areas: list[Area] = Field(default_factory=list)
+    elements: list[Element] = Field(default_factory=list)
+    customers: CustomersConfig = CustomersConfig()
+    snmp: SnmpConfig = SnmpConfig()
+    detectors: DetectorsConfig = DetectorsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    contingency: ContingencyConfig = ContingencyConfig()
+    http: HttpConfig = HttpConfig()
+
+
+class Customer(_Model):
+    """One row of the customers file."""
+
+    account: Annotated[str, Field(min_length=1)]
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")]
+    area: str
+    element: str  # the access element (OLT/DSLAM) the customer hangs off
+    grade: Literal["vip", "gold", "standard"] = "standard"
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    name: str = ""
