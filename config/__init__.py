@@ -1,1 +1,57 @@
-"""config package."""
+"""Typed settings, validated at load with errors that name the bad field."""
+
+from config.load import (
+    ConfigError,
+    ConfigIssue,
+    LoadedSite,
+    load_customers,
+    load_site,
+    resolve_secret,
+    validate_site,
+)
+from config.models import (
+    AlertsConfig,
+    Area,
+    ContingencyConfig,
+    Credential,
+    Customer,
+    CustomersConfig,
+    DetectorsConfig,
+    Element,
+    ElementRole,
+    Receiver,
+    Route,
+    SiteConfig,
+    SmsConfig,
+    SnmpConfig,
+    SnmpDefaults,
+    WebhookConfig,
+    parse_duration,
+)
+
+__all__ = [
+    "AlertsConfig",
+    "Area",
+    "ConfigError",
+    "ConfigIssue",
+    "ContingencyConfig",
+    "Credential",
+    "Customer",
+    "CustomersConfig",
+    "DetectorsConfig",
+    "Element",
+    "ElementRole",
+    "LoadedSite",
+    "Receiver",
+    "Route",
+    "SiteConfig",
+    "SmsConfig",
+    "SnmpConfig",
+    "SnmpDefaults",
+    "WebhookConfig",
+    "load_customers",
+    "load_site",
+    "parse_duration",
+    "resolve_secret",
+    "validate_site",
+]
