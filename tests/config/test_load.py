@@ -1,0 +1,126 @@
+"""Config loading: every error is reported with its field path."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_site, parse_duration
+
+GOOD = """
+site: test
+areas:
+  - {id: north, name: North}
+  - {id: south, name: South}
+snmp:
+  credentials:
+    lab: {version: "2c", community: public}
+    v3: {version: "3", user: noc, auth_protocol: sha, auth_key_env: VIGIL_TEST_AUTH,
+         priv_protocol: aes, priv_key_file: priv.key}
+elements:
+  - {name: cr-1, role: core, address: "udp://127.0.0.1:16100", credential: lab}
+  - {name: agg-n, role: aggregation, address: "udp://127.0.0.1:16101", credential: v3,
+     parent: cr-1, area: north}
+customers:
+  file: customers.csv
+alerts:
+  route:
+    receiver: noc
+    routes:
+      - {receiver: oncall, matchers: {severity: critical}}
+  receivers:
+    - name: noc
+      webhook_configs: [{url: "http://127.0.0.1:9/hook"}]
+    - name: oncall
+"""
+
+CUSTOMERS = "account,phone,area,element,grade,language\nA1,8613800000001,north,agg-n,vip,en\n"
+
+
+def write(tmp: Path, config: str, customers: str = CUSTOMERS) -> Path:
+    (tmp / "customers.csv").write_text(customers, encoding="utf-8")
+    (tmp / "priv.key").write_text("privsecret\n", encoding="utf-8")
+    path = tmp / "site.yaml"
+    path.write_text(textwrap.dedent(config), encoding="utf-8")
+    return path
+
+
+def issues_of(path: Path) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        load_site(path)
+    return {i.path: i.message for i in info.value.issues}
+
+
+def test_good_config_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "authsecret")
+    site = load_site(write(tmp_path, GOOD))
+    assert [e.name for e in site.config.elements] == ["cr-1", "agg-n"]
+    assert site.customers[0].phone == "8613800000001"
+    assert site.config.alerts.route.routes[0].receiver == "oncall"
+    # secrets never show in reprs
+    assert "public" not in repr(site.config.snmp.credentials["lab"])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "fragment"),
+    [
+        ("credential: v3,", "credential: nope,", "elements[1].credential", "undefined credential 'nope'"),
+        ("parent: cr-1,", "parent: ghost,", "elements[1].parent", "undefined element 'ghost'"),
+        ("area: north}", "area: west}", "elements[1].area", "undefined area 'west'"),
+        ("receiver: oncall,", "receiver: pager,", "alerts.route.routes[0].receiver", "undefined receiver 'pager'"),
+        ('"udp://127.0.0.1:16101"', '"tcp://x"', "elements[1].address", "udp://HOST:PORT"),
+        ("site: test", "site: test\nbogus: 1", "bogus", "unknown field"),
+        ("role: core,", "role: mainframe,", "elements[0].role", "Input should be"),
+        ("community: public}", "community: public, user: x}", "snmp.credentials.lab.user", "v3 only"),
+    ],
+)
+def test_broken_field_is_named(tmp_path, monkeypatch, old, new, path, fragment):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "authsecret")
+    assert old in GOOD
+    issues = issues_of(write(tmp_path, GOOD.replace(old, new)))
+    assert path in issues, issues
+    assert fragment in issues[path]
+
+
+def test_every_error_is_reported_at_once(tmp_path):
+    # env var missing AND a bad credential reference AND a bad customer row
+    broken = GOOD.replace("credential: lab}", "credential: zzz}")
+    customers = CUSTOMERS + "A2,notaphone,north,agg-n,standard,zh-CN\nA3,8613800000003,east,agg-n,,\n"
+    issues = issues_of(write(tmp_path, broken, customers))
+    assert "snmp.credentials.v3.auth_key_env" in issues
+    assert "environment variable VIGIL_TEST_AUTH is not set" in issues["snmp.credentials.v3.auth_key_env"]
+    assert "elements[0].credential" in issues
+    assert "customers.csv:3.phone" in issues
+    assert issues["customers.csv:4.area"] == "undefined area 'east'"
+
+
+def test_parent_cycle(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    cyc = GOOD.replace("role: core,", "role: core, parent: agg-n,")
+    issues = issues_of(write(tmp_path, cyc))
+    assert any("cycle" in m for m in issues.values())
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    issues = issues_of(write(tmp_path, "areas: [\n  - {id: a\n"))
+    assert any(p.startswith("line ") for p in issues)
+
+
+def test_missing_file(tmp_path):
+    issues = issues_of(tmp_path / "nope.yaml")
+    assert "cannot read" in issues["<file>"]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("30s", 30.0), ("5m", 300.0), ("4h", 14400.0), (12, 12.0), ("250ms", 0.25)]
+)
+def test_durations(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["5 minutes", "-1", True, None])
+def test_bad_durations(value):
+    with pytest.raises(ValueError):
+        parse_duration(value)
