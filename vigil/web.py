@@ -1,0 +1,105 @@
+"""The web app: health, Prometheus metrics, the JSON API and the hotline agent's page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+__all__ = ["create_app"]
+
+_TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{3,20}$")
+
+
+class _Contingency(Protocol):
+    def list_incidents(self) -> list[dict[str, Any]]: ...
+    def list_tickets(self) -> list[dict[str, Any]]: ...
+    def list_banners(self, active_only: bool = True) -> list[dict[str, Any]]: ...
+    def list_sms(self) -> list[dict[str, Any]]: ...
+    def impact(self, phone: str) -> dict[str, Any]: ...
+
+
+class _Alerts(Protocol):
+    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]: ...
+    def list_notifications(self) -> list[dict[str, Any]]: ...
+
+
+def create_app(
+    *,
+    registry: CollectorRegistry,
+    render_device_metrics: Callable[[], str],
+    alerts: _Alerts,
+    contingency: _Contingency,
+    status: Callable[[], dict[str, Any]],
+) -> FastAPI:
+    """Build the FastAPI app over the running rooms (they are only read here)."""
+    app = FastAPI(title="vigil", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/agent")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", **status()}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        body = generate_latest(registry) + render_device_metrics().encode("utf-8")
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/status")
+    def api_status() -> dict[str, Any]:
+        return status()
+
+    @app.get("/api/v1/alerts")
+    def api_alerts(status: str | None = None) -> list[dict[str, Any]]:
+        if status not in (None, "pending", "firing", "resolved"):
+            raise HTTPException(422, detail="status must be pending, firing or resolved")
+        return alerts.list_alerts(status)
+
+    @app.get("/api/v1/incidents")
+    def api_incidents() -> list[dict[str, Any]]:
+        return contingency.list_incidents()
+
+    @app.get("/api/v1/tickets")
+    def api_tickets() -> list[dict[str, Any]]:
+        return contingency.list_tickets()
+
+    @app.get("/api/v1/banners")
+    def api_banners(all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - query name
+        return contingency.list_banners(active_only=not all)
+
+    @app.get("/api/v1/notifications")
+    def api_notifications(channel: str | None = None) -> list[dict[str, Any]]:
+        rows = contingency.list_sms() + alerts.list_notifications()
+        if channel is not None:
+            rows = [r for r in rows if r.get("channel") == channel]
+        return rows
+
+    @app.get("/api/v1/callers/{phone}/impact")
+    def api_impact(phone: str) -> dict[str, Any]:
+        if not _PHONE.match(phone):
+            raise HTTPException(422, detail=f"not a phone number: {phone!r}")
+        return contingency.impact(phone)
+
+    @app.get("/agent", response_class=HTMLResponse, include_in_schema=False)
+    def agent_page(request: Request) -> HTMLResponse:
+        return _TEMPLATES.TemplateResponse(
+            request,
+            "agent.html",
+            {"banners": contingency.list_banners(active_only=True), "status": status()},
+        )
+
+    @app.exception_handler(ValueError)
+    async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    return app
