@@ -1,0 +1,119 @@
+"""ConditionTracker: Prometheus alerting-rule semantics, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from detectors.event import EventState
+from detectors.state import ConditionStatus, ConditionTracker
+
+P, F, R = EventState.PENDING, EventState.FIRING, EventState.RESOLVED
+T, _ = True, False
+
+CASES = {
+    # name: (for_, keep_firing_for, [(now, active)], [expected transition per step])
+    "pending then firing after for_": (
+        120.0,
+        0.0,
+        [(0, T), (60, T), (120, T), (180, T)],
+        [P, None, F, None],
+    ),
+    "pending dropped before for_": (
+        120.0,
+        0.0,
+        [(0, T), (60, T), (90, _), (150, _)],
+        [P, None, None, None],
+    ),
+    "pending dropped then active again restarts the hold": (
+        120.0,
+        0.0,
+        [(0, T), (60, _), (120, T), (180, T), (240, T)],
+        [P, None, P, None, F],
+    ),
+    "for_ zero fires at once": (0.0, 0.0, [(0, T), (60, T), (120, _)], [F, None, R]),
+    "resolves on first inactive step without keep_firing_for": (
+        60.0,
+        0.0,
+        [(0, T), (60, T), (120, _), (180, _)],
+        [P, F, R, None],
+    ),
+    "keep_firing_for absorbs flaps: one FIRING, one RESOLVED": (
+        120.0,
+        300.0,
+        [
+            (0, T), (60, T), (120, T),  # fires
+            (180, _), (240, T), (300, _), (360, _), (420, T),  # flapping
+            (480, _), (540, _), (600, _), (660, _), (720, _), (780, _),  # quiet from 480
+        ],
+        [P, None, F, None, None, None, None, None, None, None, None, None, None, R],
+    ),
+    "resolved condition that comes back is a new pending": (
+        60.0,
+        0.0,
+        [(0, T), (60, T), (120, _), (180, T), (240, T)],
+        [P, F, R, P, F],
+    ),
+    "inactive unknown key is a no-op": (60.0, 0.0, [(0, _), (60, _)], [None, None]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("for_", "keep", "steps", "expected"), CASES.values(), ids=CASES.keys())
+def test_transitions(
+    for_: float,
+    keep: float,
+    steps: list[tuple[float, bool]],
+    expected: list[EventState | None],
+) -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(for_=for_, keep_firing_for=keep)
+    got = [tracker.update("k", active, now) for now, active in steps]
+    assert got == expected
+
+
+def test_stamps_follow_the_lifecycle() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(for_=120.0, keep_firing_for=300.0)
+    tracker.update("k", True, 1000.0)
+    assert tracker.status("k") == ConditionStatus(P, active_at=1000.0)
+    tracker.update("k", True, 1060.0)
+    tracker.update("k", True, 1120.0)
+    assert tracker.status("k") == ConditionStatus(F, active_at=1000.0, fired_at=1120.0)
+    tracker.update("k", False, 1180.0)
+    assert tracker.status("k") == ConditionStatus(F, active_at=1000.0, fired_at=1120.0)
+    assert tracker.update("k", False, 1480.0) is R
+    assert tracker.status("k") == ConditionStatus(R, 1000.0, fired_at=1120.0, resolved_at=1480.0)
+    # a resolved condition stays visible until the key's next update, then is purged
+    assert "k" in tracker
+    assert tracker.update("k", False, 1540.0) is None
+    assert "k" not in tracker and tracker.status("k") is None and len(tracker) == 0
+
+
+def test_dropped_pending_is_exposed_once() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(for_=120.0)
+    tracker.update("a", True, 0.0)
+    tracker.update("b", True, 0.0)
+    tracker.update("a", False, 60.0)
+    assert tracker.status("a") is None
+    assert tracker.pop_dropped() == ["a"]
+    assert tracker.pop_dropped() == []
+    assert list(tracker) == ["b"]
+
+
+def test_keys_are_independent() -> None:
+    tracker: ConditionTracker[tuple[str, int]] = ConditionTracker(for_=60.0)
+    assert tracker.update(("x", 1), True, 0.0) is P
+    assert tracker.update(("x", 2), True, 30.0) is P
+    assert tracker.update(("x", 1), True, 60.0) is F
+    assert tracker.update(("x", 2), True, 60.0) is None
+    assert dict(tracker.items())[("x", 2)].state is P
+
+
+def test_forget_drops_without_transition() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(for_=0.0)
+    tracker.update("k", True, 0.0)
+    tracker.forget("k")
+    assert tracker.status("k") is None and tracker.pop_dropped() == []
+
+
+@pytest.mark.parametrize(("for_", "keep"), [(-1.0, 0.0), (0.0, -1.0)])
+def test_negative_durations_rejected(for_: float, keep: float) -> None:
+    with pytest.raises(ValueError):
+        ConditionTracker(for_=for_, keep_firing_for=keep)
