@@ -1,1 +1,82 @@
-"""contingency package."""
+"""Contingency: from a network fault to tickets, agent banners, hotline scripts and customer SMS."""
+
+from contingency.errors import (
+    ContingencyError,
+    SmsError,
+    SmsPermanentError,
+    SmsRetryableError,
+    StepError,
+    TemplateRenderError,
+    TopologyError,
+    UnknownElementError,
+)
+from contingency.manager import ContingencyManager, StepHandler, StepOutcome
+from contingency.plan import Plan, PlannedCustomer, build_plan
+from contingency.scripts import (
+    LANGUAGES,
+    AreaView,
+    IncidentView,
+    banner_text,
+    render_script,
+    render_sms,
+    sms_segments,
+)
+from contingency.sms import SMS_SINKS, ConsoleSmsSink, FileSmsSink, SmsSink, sink_from_config
+from contingency.store import (
+    BannerRecord,
+    ContingencyBase,
+    IncidentRecord,
+    IncidentStatus,
+    IncidentStep,
+    SmsMessage,
+    SmsStatus,
+    StepKind,
+    StepStatus,
+    TicketEvent,
+    TicketRecord,
+    TicketStatus,
+)
+from contingency.topology import Topology, normalize_phone
+
+__all__ = [
+    "LANGUAGES",
+    "SMS_SINKS",
+    "AreaView",
+    "BannerRecord",
+    "ConsoleSmsSink",
+    "ContingencyBase",
+    "ContingencyError",
+    "ContingencyManager",
+    "FileSmsSink",
+    "IncidentRecord",
+    "IncidentStatus",
+    "IncidentStep",
+    "IncidentView",
+    "Plan",
+    "PlannedCustomer",
+    "SmsError",
+    "SmsMessage",
+    "SmsPermanentError",
+    "SmsRetryableError",
+    "SmsSink",
+    "SmsStatus",
+    "StepError",
+    "StepHandler",
+    "StepKind",
+    "StepOutcome",
+    "StepStatus",
+    "TemplateRenderError",
+    "TicketEvent",
+    "TicketRecord",
+    "TicketStatus",
+    "Topology",
+    "TopologyError",
+    "UnknownElementError",
+    "banner_text",
+    "build_plan",
+    "normalize_phone",
+    "render_script",
+    "render_sms",
+    "sink_from_config",
+    "sms_segments",
+]

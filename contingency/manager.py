@@ -1,0 +1,696 @@
+"""Runs contingency plans: events in; tickets, banners, scripts and customer SMS out.
+
+A FIRING event on element E opens incident ``E`` (or joins the open one); its plan is
+snapshotted and run as a table of steps, each leaving an audit record. Outage SMS wait for the
+hold-down; the incident resolves when every event attached to it has resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import Counter as Tally
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.models import ContingencyConfig
+from contingency.errors import (
+    ContingencyError,
+    SmsError,
+    SmsPermanentError,
+    SmsRetryableError,
+)
+from contingency.plan import Plan, build_plan
+from contingency.scripts import (
+    AreaView,
+    IncidentView,
+    banner_text,
+    render_script,
+    render_sms,
+    sms_segments,
+)
+from contingency.sms import SmsSink
+from contingency.store import (
+    BannerRecord,
+    IncidentRecord,
+    IncidentStatus,
+    IncidentStep,
+    SmsMessage,
+    SmsStatus,
+    StepKind,
+    StepStatus,
+    TicketEvent,
+    TicketRecord,
+    TicketStatus,
+)
+from contingency.topology import Topology, normalize_phone
+from detectors.event import Event, EventState
+
+__all__ = ["ContingencyManager", "StepHandler", "StepOutcome"]
+
+log = logging.getLogger(__name__)
+
+_CST = timezone(timedelta(hours=8), "CST")  # ticket numbers follow the operator's local day
+_RETRY_BASE = 30.0  # seconds before the first retry of a retryable SMS failure
+_RETRY_MAX = 600.0
+
+
+class StepOutcome(NamedTuple):
+    """What a step did: TRIGGERED or SKIPPED, and a one-line detail for the audit."""
+
+    status: StepStatus
+    detail: str
+
+
+StepHandler = Callable[[Session, IncidentRecord, Plan, float], StepOutcome]
+
+
+def _iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO-8601 UTC (``...Z``), None stays None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def _error_code(err: BaseException) -> str:
+    if isinstance(err, ContingencyError):
+        return err.code
+    if isinstance(err, SQLAlchemyError):
+        return "database"
+    return f"internal:{type(err).__name__}"
+
+
+class _Metrics:
+    """Self-metrics; no-ops when no registry is given."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.enabled = registry is not None
+        if registry is None:
+            return
+        self.open = Gauge(
+            "vigil_incidents_open", "Contingency incidents currently open", registry=registry
+        )
+        self.sms = Counter(
+            "vigil_sms", "Customer SMS by kind and result", ["kind", "result"], registry=registry
+        )
+        self.steps = Counter(
+            "vigil_contingency_steps",
+            "Contingency plan steps by kind and status",
+            ["step", "status"],
+            registry=registry,
+        )
+
+    def sms_result(self, kind: str, result: str, n: int = 1) -> None:
+        if self.enabled and n:
+            self.sms.labels(kind=kind, result=result).inc(n)
+
+    def step(self, kind: StepKind, status: StepStatus) -> None:
+        if self.enabled:
+            self.steps.labels(step=kind.value, status=status.value).inc()
+
+    def set_open(self, n: int) -> None:
+        if self.enabled:
+            self.open.set(n)
+
+
+class ContingencyManager:
+    """Opens, runs and resolves incidents from detector events; sends due customer SMS."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        topology: Topology,
+        config: ContingencyConfig,
+        sink: SmsSink,
+        *,
+        clock: Callable[[], float],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._topology = topology
+        self._config = config
+        self._sink = sink
+        self._clock = clock
+        self._metrics = _Metrics(registry)
+        # handle() and tick() may run on different scheduler threads; one at a time
+        self._lock = threading.RLock()
+        self.open_steps: dict[StepKind, StepHandler] = {
+            StepKind.OPEN_TICKET: self._open_ticket,
+            StepKind.ACTIVATE_BANNER: self._activate_banners,
+            StepKind.QUEUE_SMS: self._queue_outage_sms,
+        }
+        # order matters: cancel unsent outage SMS before choosing who gets "restored",
+        # close the ticket last so its timeline holds the final SMS counts
+        self.resolve_steps: dict[StepKind, StepHandler] = {
+            StepKind.CANCEL_SMS: self._cancel_outage_sms,
+            StepKind.QUEUE_RESTORED_SMS: self._queue_restored_sms,
+            StepKind.CLEAR_BANNER: self._clear_banners,
+            StepKind.CLOSE_TICKET: self._close_ticket,
+        }
+        self._refresh_gauge()
+
+    # ------------------------------------------------------------------ events
+
+    def handle(self, events: Sequence[Event]) -> None:
+        """Open, join or resolve incidents for FIRING / RESOLVED events; ignore PENDING ones."""
+        with self._lock:
+            for event in events:
+                if event.state is EventState.FIRING:
+                    self._on_firing(event)
+                elif event.state is EventState.RESOLVED:
+                    self._on_resolved(event)
+            self._refresh_gauge()
+
+    def _on_firing(self, event: Event) -> None:
+        now = self._clock()
+        if self._attach(event, now):
+            return
+        cause = event.summary or event.name
+        plan = build_plan(self._topology, self._config, event.element, cause)
+        title = (
+            f"{event.name} on {event.element}: {len(plan.areas)} area(s), "
+            f"{len(plan.customers)} customer(s) affected"
+        )
+        try:
+            with self._sessions.begin() as session:
+                incident = IncidentRecord(
+                    key=event.element,
+                    open_key=event.element,
+                    element=event.element,
+                    status=IncidentStatus.OPEN.value,
+                    title=title,
+                    areas=[a.id for a in plan.areas],
+                    plan=plan.to_json(),
+                    fingerprints={event.fingerprint: EventState.FIRING.value},
+                    opened_at=now,
+                )
+                session.add(incident)
+                session.flush()
+                incident_id = incident.id
+        except IntegrityError:
+            # another process opened it between our check and insert: join that one
+            self._attach(event, now)
+            return
+        log.info(
+            "incident opened",
+            extra={"incident": event.element, "incident_id": incident_id,
+                   "areas": len(plan.areas), "customers": len(plan.customers)},
+        )
+        if not plan.known_element:
+            log.warning("incident on element unknown to the topology: %s", event.element)
+        self._run_steps(incident_id, event.element, self.open_steps)
+
+    def _attach(self, event: Event, now: float) -> bool:
+        """Join ``event`` to the open incident of its element; False if none is open."""
+        with self._sessions.begin() as session:
+            incident = self._open_incident(session, event.element)
+            if incident is None:
+                return False
+            fingerprints = dict(incident.fingerprints)
+            previous = fingerprints.get(event.fingerprint)
+            if previous == EventState.FIRING.value:
+                return True  # a repeat of a state we already know: nothing to record
+            fingerprints[event.fingerprint] = EventState.FIRING.value
+            incident.fingerprints = fingerprints
+            verb = "attached" if previous is None else "firing again"
+            self._timeline(
+                session, incident.id, now,
+                f"event {verb}: {event.name} on {event.element} [{event.fingerprint}]"
+                + (f" - {event.summary}" if event.summary else ""),
+            )
+            return True
+
+    def _on_resolved(self, event: Event) -> None:
+        now = self._clock()
+        with self._sessions.begin() as session:
+            incident = self._open_incident(session, event.element)
+            if incident is None or event.fingerprint not in incident.fingerprints:
+                return
+            fingerprints = dict(incident.fingerprints)
+            if fingerprints[event.fingerprint] == EventState.RESOLVED.value:
+                return
+            fingerprints[event.fingerprint] = EventState.RESOLVED.value
+            incident.fingerprints = fingerprints
+            self._timeline(
+                session, incident.id, now,
+                f"event resolved: {event.name} on {event.element} [{event.fingerprint}]",
+            )
+            if any(state != EventState.RESOLVED.value for state in fingerprints.values()):
+                return
+            incident.status = IncidentStatus.RESOLVED.value
+            incident.open_key = None
+            incident.resolved_at = now
+            incident_id, key = incident.id, incident.key
+        log.info("incident resolved", extra={"incident": key, "incident_id": incident_id})
+        self._run_steps(incident_id, key, self.resolve_steps)
+
+    @staticmethod
+    def _open_incident(session: Session, key: str) -> IncidentRecord | None:
+        return session.scalar(select(IncidentRecord).where(IncidentRecord.open_key == key))
+
+    # ------------------------------------------------------------------ steps
+
+    def _run_steps(self, incident_id: int, key: str, steps: dict[StepKind, StepHandler]) -> None:
+        """Run every step in its own transaction; a failure is audited and never stops the rest."""
+        for kind, handler in steps.items():
+            now = self._clock()
+            try:
+                with self._sessions.begin() as session:
+                    incident = session.get_one(IncidentRecord, incident_id)
+                    outcome = handler(session, incident, Plan.from_json(incident.plan), now)
+            except Exception as err:  # operational failures are data: audit, go on
+                log.exception("step %s of incident %s failed", kind.value, key)
+                self._audit(incident_id, kind, StepStatus.FAILED, now,
+                            error_code=_error_code(err), error_message=str(err))
+            else:
+                self._audit(incident_id, kind, outcome.status, now, detail=outcome.detail)
+
+    def _audit(
+        self,
+        incident_id: int,
+        kind: StepKind,
+        status: StepStatus,
+        at: float,
+        *,
+        detail: str = "",
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        with self._sessions.begin() as session:
+            session.add(IncidentStep(
+                incident_id=incident_id, kind=kind.value, status=status.value, detail=detail,
+                error_code=error_code, error_message=error_message, at=at,
+            ))
+        self._metrics.step(kind, status)
+
+    def _ticket(self, session: Session, incident_id: int) -> TicketRecord | None:
+        return session.scalar(select(TicketRecord).where(TicketRecord.incident_id == incident_id))
+
+    def _timeline(self, session: Session, incident_id: int, at: float, text: str) -> None:
+        """Append a line to the incident's ticket timeline (if its ticket exists)."""
+        ticket = self._ticket(session, incident_id)
+        if ticket is not None:
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, text=text))
+
+    def _view(
+        self, incident: IncidentRecord, plan: Plan, areas: tuple[AreaView, ...], ticket: str,
+        customers: int,
+    ) -> IncidentView:
+        return IncidentView(
+            key=incident.key, element=incident.element, title=incident.title, areas=areas,
+            since=incident.opened_at, ticket=ticket, eta=None, customers=customers,
+            cause=plan.cause, hotline=plan.sender,
+        )
+
+    def _open_ticket(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        existing = self._ticket(session, incident.id)
+        if existing is not None:
+            return StepOutcome(StepStatus.TRIGGERED, f"ticket {existing.number} already open")
+        prefix = "PT-" + datetime.fromtimestamp(now, UTC).astimezone(_CST).strftime("%Y%m%d") + "-"
+        last = session.scalar(
+            select(func.max(TicketRecord.number)).where(TicketRecord.number.like(prefix + "%"))
+        )
+        number = f"{prefix}{(int(last[len(prefix):]) if last else 0) + 1:04d}"
+        area_names = ", ".join(f"{a.name} ({a.name_zh})" if a.name_zh else a.name
+                               for a in plan.areas) or "none"
+        body = (
+            f"Proactive ticket for a fault on {incident.element} ({plan.cause}).\n"
+            f"Affected areas: {area_names}\n"
+            f"Affected customers: {len(plan.customers)}\n"
+            f"Outage SMS after a hold-down of {plan.hold_down:g}s, sender {plan.sender}.\n"
+        )
+        ticket = TicketRecord(
+            number=number, incident_id=incident.id,
+            incident_key=f"{incident.key}#{incident.id}", status=TicketStatus.OPEN.value,
+            title=incident.title, body=body, opened_at=now,
+        )
+        session.add(ticket)
+        session.flush()
+        session.add(TicketEvent(ticket_id=ticket.id, at=incident.opened_at,
+                                text=f"opened: {incident.title}"))
+        return StepOutcome(StepStatus.TRIGGERED, f"ticket {number}")
+
+    def _activate_banners(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        if not plan.areas:
+            return StepOutcome(StepStatus.SKIPPED, "no affected areas")
+        ticket = self._ticket(session, incident.id)
+        number = ticket.number if ticket is not None else ""
+        existing = set(session.scalars(
+            select(BannerRecord.area_id).where(BannerRecord.incident_id == incident.id)
+        ))
+        per_area = Tally(c.area for c in plan.customers)
+        made = 0
+        for area in plan.areas:
+            if area.id in existing:
+                continue
+            view = self._view(incident, plan, (area,), number, per_area[area.id])
+            session.add(BannerRecord(
+                incident_id=incident.id, area_id=area.id,
+                text_zh=banner_text("zh-CN", view), text_en=banner_text("en", view),
+                script_zh=render_script("zh-CN", view), script_en=render_script("en", view),
+                active=True, created_at=now,
+            ))
+            made += 1
+        self._timeline(session, incident.id, now,
+                       f"banners activated for {', '.join(a.id for a in plan.areas)}")
+        return StepOutcome(StepStatus.TRIGGERED, f"{made} banner(s)")
+
+    def _queue(
+        self, session: Session, incident: IncidentRecord, plan: Plan, kind: str,
+        phones: set[str] | None, now: float, due_at: float,
+    ) -> int:
+        """Queue one ``kind`` SMS per planned customer (restricted to ``phones``); idempotent."""
+        already = set(session.scalars(select(SmsMessage.phone).where(
+            SmsMessage.incident_id == incident.id, SmsMessage.kind == kind)))
+        texts: dict[tuple[str, str], str] = {}
+        queued = 0
+        for customer in plan.customers:
+            if customer.phone in already or (phones is not None and customer.phone not in phones):
+                continue
+            cache_key = (customer.area, customer.language)
+            if cache_key not in texts:
+                area = plan.area(customer.area) or AreaView(customer.area, customer.area)
+                view = self._view(incident, plan, (area,), "", 0)
+                texts[cache_key] = render_sms(kind, customer.language, view)  # type: ignore[arg-type]
+            text = texts[cache_key]
+            session.add(SmsMessage(
+                message_id=uuid.uuid4().hex, incident_id=incident.id, phone=customer.phone,
+                account=customer.account, kind=kind, text=text, language=customer.language,
+                status=SmsStatus.QUEUED.value, segments=sms_segments(text), attempts=0,
+                queued_at=now, due_at=due_at,
+            ))
+            queued += 1
+        self._metrics.sms_result(kind, "queued", queued)
+        return queued
+
+    def _queue_outage_sms(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        if not plan.customers:
+            return StepOutcome(StepStatus.SKIPPED, "no affected customers")
+        due = incident.opened_at + plan.hold_down
+        n = self._queue(session, incident, plan, "outage", None, now, due)
+        return StepOutcome(StepStatus.TRIGGERED, f"{n} outage SMS queued, due at {_iso(due)}")
+
+    def _cancel_outage_sms(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        result = session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.incident_id == incident.id, SmsMessage.kind == "outage",
+                   SmsMessage.status == SmsStatus.QUEUED.value)
+            .values(status=SmsStatus.CANCELLED.value, error="incident resolved before sending")
+        )
+        n = result.rowcount or 0  # type: ignore[attr-defined]
+        self._metrics.sms_result("outage", "cancelled", n)
+        if n == 0:
+            return StepOutcome(StepStatus.SKIPPED, "no unsent outage SMS")
+        return StepOutcome(StepStatus.TRIGGERED, f"{n} unsent outage SMS cancelled")
+
+    def _queue_restored_sms(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        texted = set(session.scalars(select(SmsMessage.phone).where(
+            SmsMessage.incident_id == incident.id, SmsMessage.kind == "outage",
+            SmsMessage.status == SmsStatus.SENT.value)))
+        if not texted:
+            return StepOutcome(StepStatus.SKIPPED, "nobody was texted about the outage")
+        n = self._queue(session, incident, plan, "restored", texted, now, now)
+        return StepOutcome(StepStatus.TRIGGERED, f"{n} restored SMS queued")
+
+    def _clear_banners(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        result = session.execute(
+            update(BannerRecord)
+            .where(BannerRecord.incident_id == incident.id, BannerRecord.active.is_(True))
+            .values(active=False, cleared_at=now)
+        )
+        n = result.rowcount or 0  # type: ignore[attr-defined]
+        if n == 0:
+            return StepOutcome(StepStatus.SKIPPED, "no active banner")
+        self._timeline(session, incident.id, now, f"{n} banner(s) cleared")
+        return StepOutcome(StepStatus.TRIGGERED, f"{n} banner(s) cleared")
+
+    def _close_ticket(
+        self, session: Session, incident: IncidentRecord, plan: Plan, now: float
+    ) -> StepOutcome:
+        ticket = self._ticket(session, incident.id)
+        if ticket is None:
+            return StepOutcome(StepStatus.SKIPPED, "no ticket to close")
+        if ticket.status == TicketStatus.CLOSED.value:
+            return StepOutcome(StepStatus.TRIGGERED, f"ticket {ticket.number} already closed")
+        counts = Tally(
+            (kind, status) for kind, status in session.execute(
+                select(SmsMessage.kind, SmsMessage.status)
+                .where(SmsMessage.incident_id == incident.id)
+            )
+        )
+        self._timeline(
+            session, incident.id, now,
+            f"sms: outage {counts['outage', 'sent']} sent, {counts['outage', 'failed']} failed, "
+            f"{counts['outage', 'cancelled']} cancelled; restored "
+            f"{counts['restored', 'queued']} queued",
+        )
+        resolved_at = incident.resolved_at if incident.resolved_at is not None else now
+        self._timeline(
+            session, incident.id, now,
+            f"resolved after {_duration(resolved_at - incident.opened_at)}",
+        )
+        ticket.status = TicketStatus.CLOSED.value
+        ticket.closed_at = now
+        return StepOutcome(StepStatus.TRIGGERED, f"ticket {ticket.number} closed")
+
+    # ------------------------------------------------------------------ sending
+
+    def tick(self) -> int:
+        """Send every due SMS once; retryable failures stay queued. Returns how many were sent."""
+        with self._lock:
+            now = self._clock()
+            with self._sessions() as session:
+                due = list(session.scalars(
+                    select(SmsMessage.id)
+                    .where(SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at <= now)
+                    .order_by(SmsMessage.due_at, SmsMessage.id)
+                ))
+            sent_by_incident: Tally[int] = Tally()
+            for sms_id in due:
+                incident_id = self._send_one(sms_id, now)
+                if incident_id is not None:
+                    sent_by_incident[incident_id] += 1
+            for incident_id, n in sent_by_incident.items():
+                self._audit(incident_id, StepKind.SEND_SMS, StepStatus.TRIGGERED, now,
+                            detail=f"{n} SMS sent")
+            return sum(sent_by_incident.values())
+
+    def _send_one(self, sms_id: int, now: float) -> int | None:
+        """Claim, send and record one SMS; its incident id if it was sent, else None."""
+        with self._sessions.begin() as session:
+            # the claim: only one caller can move queued -> sending, so nobody is texted twice
+            claimed = session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.id == sms_id, SmsMessage.status == SmsStatus.QUEUED.value)
+                .values(status=SmsStatus.SENDING.value, attempts=SmsMessage.attempts + 1)
+            )
+            if (claimed.rowcount or 0) != 1:  # type: ignore[attr-defined]
+                return None
+            msg = session.get_one(SmsMessage, sms_id)
+            phone, text, kind = msg.phone, msg.text, msg.kind
+            message_id, incident_id, attempts = msg.message_id, msg.incident_id, msg.attempts
+        try:
+            self._sink.send(phone, text, message_id=message_id)
+        except SmsRetryableError as err:
+            delay = min(_RETRY_BASE * 2 ** (attempts - 1), _RETRY_MAX)
+            self._finish(sms_id, SmsStatus.QUEUED, error=str(err), due_at=now + delay)
+            self._metrics.sms_result(kind, "retried")
+            self._audit(incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
+                        detail=f"to {phone}, retry in {delay:g}s",
+                        error_code=err.code, error_message=str(err))
+            return None
+        except Exception as err:  # permanent, or a sink bug: we cannot know it wasn't delivered
+            if not isinstance(err, SmsError):
+                log.exception("SMS sink raised an unexpected error for %s", phone)
+            code = err.code if isinstance(err, SmsPermanentError) else _error_code(err)
+            self._finish(sms_id, SmsStatus.FAILED, error=str(err))
+            self._metrics.sms_result(kind, "failed")
+            self._audit(incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
+                        detail=f"to {phone}", error_code=code, error_message=str(err))
+            return None
+        self._finish(sms_id, SmsStatus.SENT, sent_at=now)
+        self._metrics.sms_result(kind, "sent")
+        return incident_id
+
+    def _finish(
+        self, sms_id: int, status: SmsStatus, *, error: str | None = None,
+        sent_at: float | None = None, due_at: float | None = None,
+    ) -> None:
+        with self._sessions.begin() as session:
+            msg = session.get_one(SmsMessage, sms_id)
+            msg.status = status.value
+            msg.error = error
+            if sent_at is not None:
+                msg.sent_at = sent_at
+            if due_at is not None:
+                msg.due_at = due_at
+
+    def _refresh_gauge(self) -> None:
+        if not self._metrics.enabled:
+            return
+        with self._sessions() as session:
+            n = session.scalar(select(func.count()).select_from(IncidentRecord).where(
+                IncidentRecord.status == IncidentStatus.OPEN.value)) or 0
+        self._metrics.set_open(n)
+
+    # ------------------------------------------------------------------ queries
+
+    def list_incidents(self) -> list[dict[str, Any]]:
+        """Every incident, newest first, with its ticket number, SMS counts and audit steps."""
+        with self._sessions() as session:
+            incidents = list(session.scalars(
+                select(IncidentRecord).order_by(IncidentRecord.opened_at.desc(),
+                                                IncidentRecord.id.desc())))
+            out: list[dict[str, Any]] = []
+            for inc in incidents:
+                plan = Plan.from_json(inc.plan)
+                ticket = self._ticket(session, inc.id)
+                steps = session.scalars(select(IncidentStep).where(
+                    IncidentStep.incident_id == inc.id).order_by(IncidentStep.id))
+                sms = Tally(f"{k}_{s}" for k, s in session.execute(
+                    select(SmsMessage.kind, SmsMessage.status)
+                    .where(SmsMessage.incident_id == inc.id)))
+                out.append({
+                    "id": inc.id, "key": inc.key, "element": inc.element, "title": inc.title,
+                    "status": inc.status, "opened_at": _iso(inc.opened_at),
+                    "resolved_at": _iso(inc.resolved_at),
+                    "areas": [{"id": a.id, "name": a.name, "name_zh": a.name_zh}
+                              for a in plan.areas],
+                    "customers": len(plan.customers), "cause": plan.cause,
+                    "ticket": ticket.number if ticket else None,
+                    "events": dict(inc.fingerprints), "sms": dict(sms),
+                    "steps": [{"kind": s.kind, "status": s.status, "detail": s.detail,
+                               "error_code": s.error_code, "error_message": s.error_message,
+                               "at": _iso(s.at)} for s in steps],
+                })
+            return out
+
+    def list_tickets(self) -> list[dict[str, Any]]:
+        """Every ticket, newest first, with its timeline."""
+        with self._sessions() as session:
+            tickets = list(session.scalars(
+                select(TicketRecord).order_by(TicketRecord.opened_at.desc(),
+                                              TicketRecord.id.desc())))
+            return [{
+                "id": t.id, "number": t.number, "incident_id": t.incident_id,
+                "incident_key": t.incident_key.rsplit("#", 1)[0], "status": t.status,
+                "title": t.title, "body": t.body, "opened_at": _iso(t.opened_at),
+                "closed_at": _iso(t.closed_at),
+                "timeline": [{"at": _iso(e.at), "text": e.text} for e in session.scalars(
+                    select(TicketEvent).where(TicketEvent.ticket_id == t.id)
+                    .order_by(TicketEvent.at, TicketEvent.id))],
+            } for t in tickets]
+
+    def list_banners(self, active_only: bool = True) -> list[dict[str, Any]]:
+        """Banners (active ones by default), newest first."""
+        with self._sessions() as session:
+            query = select(BannerRecord, IncidentRecord.key).join(
+                IncidentRecord, IncidentRecord.id == BannerRecord.incident_id)
+            if active_only:
+                query = query.where(BannerRecord.active.is_(True))
+            rows = session.execute(query.order_by(BannerRecord.created_at.desc(),
+                                                  BannerRecord.id.desc()))
+            out = []
+            for banner, key in rows:
+                area = self._topology.area(banner.area_id)
+                out.append({
+                    "id": banner.id, "incident_id": banner.incident_id, "incident_key": key,
+                    "area_id": banner.area_id, "area_name": area.name if area else banner.area_id,
+                    "area_name_zh": area.name_zh if area else "",
+                    "text_zh": banner.text_zh, "text_en": banner.text_en,
+                    "script_zh": banner.script_zh, "script_en": banner.script_en,
+                    "active": banner.active, "created_at": _iso(banner.created_at),
+                    "cleared_at": _iso(banner.cleared_at),
+                })
+            return out
+
+    def list_sms(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """SMS messages, newest first (all, or the latest ``limit``)."""
+        with self._sessions() as session:
+            query = (select(SmsMessage, IncidentRecord.key)
+                     .join(IncidentRecord, IncidentRecord.id == SmsMessage.incident_id)
+                     .order_by(SmsMessage.queued_at.desc(), SmsMessage.id.desc()))
+            if limit is not None:
+                query = query.limit(limit)
+            return [{
+                "id": m.id, "channel": "sms", "recipient": m.phone, "account": m.account,
+                "kind": m.kind, "language": m.language, "text": m.text, "status": m.status,
+                "segments": m.segments, "attempts": m.attempts, "error": m.error,
+                "incident_id": m.incident_id, "incident_key": key,
+                "queued_at": _iso(m.queued_at), "sent_at": _iso(m.sent_at),
+            } for m, key in session.execute(query)]
+
+    def impact(self, phone: str) -> dict[str, Any]:
+        """Is this caller affected by an open incident? With the script and banner to use."""
+        wanted = normalize_phone(phone)
+        known = self._topology.customer_by_phone(phone)
+        customer: dict[str, Any] | None = None
+        if known is not None:
+            area = self._topology.area(known.area)
+            customer = {
+                "account": known.account, "phone": known.phone, "name": known.name,
+                "area": known.area, "area_name": area.name if area else known.area,
+                "area_name_zh": area.name_zh if area else "", "element": known.element,
+                "grade": known.grade, "language": known.language,
+            }
+        incidents: list[dict[str, Any]] = []
+        script: str | None = None
+        banner: str | None = None
+        with self._sessions() as session:
+            open_incidents = session.scalars(
+                select(IncidentRecord).where(IncidentRecord.status == IncidentStatus.OPEN.value)
+                .order_by(IncidentRecord.opened_at.desc(), IncidentRecord.id.desc()))
+            for inc in open_incidents:
+                plan = Plan.from_json(inc.plan)
+                planned = next((c for c in plan.customers
+                                if normalize_phone(c.phone) == wanted), None)
+                if planned is None:
+                    continue
+                if customer is None:  # gone from the customer file since: use the snapshot
+                    area_view = plan.area(planned.area)
+                    customer = {
+                        "account": planned.account, "phone": planned.phone,
+                        "name": planned.name, "area": planned.area,
+                        "area_name": area_view.name if area_view else planned.area,
+                        "area_name_zh": area_view.name_zh if area_view else "",
+                        "element": planned.element, "grade": planned.grade,
+                        "language": planned.language,
+                    }
+                incidents.append({"id": inc.id, "key": inc.key, "title": inc.title,
+                                  "opened_at": _iso(inc.opened_at), "areas": list(inc.areas)})
+                if script is None:
+                    row = session.scalar(select(BannerRecord).where(
+                        BannerRecord.incident_id == inc.id, BannerRecord.area_id == planned.area,
+                        BannerRecord.active.is_(True)))
+                    if row is not None:
+                        zh = planned.language == "zh-CN"
+                        script = row.script_zh if zh else row.script_en
+                        banner = row.text_zh if zh else row.text_en
+        return {"phone": phone, "affected": bool(incidents), "customer": customer,
+                "incidents": incidents, "script": script, "banner": banner}

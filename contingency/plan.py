@@ -1,0 +1,96 @@
+"""The plan of an incident, snapshotted when it opens so a config reload never changes it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from config.models import ContingencyConfig
+from contingency.errors import UnknownElementError
+from contingency.scripts import LANGUAGES, AreaView
+from contingency.topology import Topology, normalize_phone
+
+__all__ = ["Plan", "PlannedCustomer", "build_plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCustomer:
+    """A customer to text, as they were when the incident opened."""
+
+    account: str
+    phone: str
+    area: str
+    element: str
+    language: str
+    grade: str = "standard"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Who and what an incident affects, and how to tell them."""
+
+    element: str
+    known_element: bool
+    areas: tuple[AreaView, ...]
+    customers: tuple[PlannedCustomer, ...]
+    hold_down: float
+    default_language: str
+    languages: tuple[str, ...]
+    sender: str
+    cause: str = ""
+
+    def area(self, area_id: str) -> AreaView | None:
+        """The planned area with this id, or None."""
+        return next((a for a in self.areas if a.id == area_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (stored on the incident row)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        """Inverse of ``to_json``."""
+        return cls(
+            element=data["element"],
+            known_element=data["known_element"],
+            areas=tuple(AreaView(**a) for a in data["areas"]),
+            customers=tuple(PlannedCustomer(**c) for c in data["customers"]),
+            hold_down=float(data["hold_down"]),
+            default_language=data["default_language"],
+            languages=tuple(data["languages"]),
+            sender=data["sender"],
+            cause=data.get("cause", ""),
+        )
+
+
+def build_plan(topology: Topology, config: ContingencyConfig, element: str, cause: str) -> Plan:
+    """Snapshot the areas and customers below ``element`` (empty if the element is unknown)."""
+    try:
+        areas = topology.affected_areas(element)
+        customers = topology.affected_customers(element)
+        known = True
+    except UnknownElementError:
+        areas, customers, known = [], [], False
+    planned: list[PlannedCustomer] = []
+    seen: set[str] = set()
+    for c in customers:
+        phone = normalize_phone(c.phone)
+        if phone in seen:  # one person, one text, even with two accounts
+            continue
+        seen.add(phone)
+        language = c.language if c.language in LANGUAGES else config.default_language
+        planned.append(
+            PlannedCustomer(c.account, c.phone, c.area, c.element, language, c.grade, c.name)
+        )
+    return Plan(
+        element=element,
+        known_element=known,
+        areas=tuple(AreaView(a.id, a.name, a.name_zh) for a in areas),
+        customers=tuple(planned),
+        hold_down=config.hold_down,
+        default_language=config.default_language,
+        languages=tuple(sorted({p.language for p in planned})),
+        sender=config.sms.sender,
+        cause=cause,
+    )

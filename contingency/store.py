@@ -1,0 +1,186 @@
+"""Persistent state of contingency: incidents, their audit steps, tickets, banners and SMS.
+
+Times are epoch seconds on the run's clock (``Double``), so SQLite and PostgreSQL agree and a
+simulated clock round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "BannerRecord",
+    "ContingencyBase",
+    "IncidentRecord",
+    "IncidentStatus",
+    "IncidentStep",
+    "SmsMessage",
+    "SmsStatus",
+    "StepKind",
+    "StepStatus",
+    "TicketEvent",
+    "TicketRecord",
+    "TicketStatus",
+]
+
+
+class ContingencyBase(DeclarativeBase):
+    """Declarative base of every contingency table (the app shell calls create_all on it)."""
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class StepKind(StrEnum):
+    """Steps of a contingency plan, on opening and on resolution."""
+
+    OPEN_TICKET = "open_ticket"
+    ACTIVATE_BANNER = "activate_banner"
+    QUEUE_SMS = "queue_sms"
+    SEND_SMS = "send_sms"
+    CLOSE_TICKET = "close_ticket"
+    CLEAR_BANNER = "clear_banner"
+    CANCEL_SMS = "cancel_sms"
+    QUEUE_RESTORED_SMS = "queue_restored_sms"
+
+
+class StepStatus(StrEnum):
+    TRIGGERED = "TRIGGERED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SmsStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by one tick; never picked up again (at most once)
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class IncidentRecord(ContingencyBase):
+    """One fault on one element, from first FIRING to last RESOLVED."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    # equals ``key`` while open, NULL once resolved: "key unique while open", portably
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    element: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.OPEN.value)
+    title: Mapped[str] = mapped_column(String(500))
+    areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprints: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # fp -> state
+    opened_at: Mapped[float] = mapped_column(Double)
+    resolved_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class IncidentStep(ContingencyBase):
+    """Audit record of one step of one incident: TRIGGERED, FAILED (with error) or SKIPPED."""
+
+    __tablename__ = "incident_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[float] = mapped_column(Double)
+
+
+class TicketRecord(ContingencyBase):
+    """The proactive ticket of one incident; unique per incident, so opening is idempotent."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), unique=True)
+    # the sink's idempotency key: "<incident key>#<incident id>" (an element can fail again later)
+    incident_key: Mapped[str] = mapped_column(String(240), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN.value)
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[float] = mapped_column(Double)
+    closed_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class TicketEvent(ContingencyBase):
+    """One line of a ticket's timeline."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[float] = mapped_column(Double)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class BannerRecord(ContingencyBase):
+    """The outage banner and hotline scripts of one incident for one area."""
+
+    __tablename__ = "banners"
+    __table_args__ = (UniqueConstraint("incident_id", "area_id", name="uq_banner_incident_area"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    area_id: Mapped[str] = mapped_column(String(100), index=True)
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    script_zh: Mapped[str] = mapped_column(Text)
+    script_en: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    cleared_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class SmsMessage(ContingencyBase):
+    """One SMS to one customer: at most one per incident, phone and kind."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "phone", "kind", name="uq_sms_incident_phone_kind"),
+        Index("ix_sms_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # random, fixed at queue time: the sink's idempotency key, unique even across DB resets
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # outage | restored
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=SmsStatus.QUEUED.value)
+    segments: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    queued_at: Mapped[float] = mapped_column(Double)
+    due_at: Mapped[float] = mapped_column(Double)  # outage: queued_at + hold_down
+    sent_at: Mapped[float | None] = mapped_column(Double, nullable=True)
