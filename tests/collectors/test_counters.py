@@ -1,0 +1,95 @@
+"""RateCalculator: table-driven cases of first samples, wraps, resets and impossible rates."""
+
+from __future__ import annotations
+
+import pytest
+
+from collectors.counters import RateCalculator
+
+W32 = 1 << 32
+W64 = 1 << 64
+
+# (case, [(value, timestamp, uptime)], width, max_rate, expected rate of the last update)
+CASES = [
+    ("first sample", [(100, 0.0, None)], 64, None, None),
+    ("steady increase", [(100, 0.0, None), (1100, 10.0, None)], 64, None, 100.0),
+    ("no change", [(5, 0.0, 1), (5, 60.0, 6001)], 32, None, 0.0),
+    ("wrap 32", [(W32 - 100, 0.0, None), (400, 10.0, None)], 32, None, 50.0),
+    ("wrap 64", [(W64 - 1000, 0.0, None), (9000, 5.0, None)], 64, None, 2000.0),
+    ("wrap 32 with uptime", [(W32 - 10, 0.0, 100), (10, 2.0, 300)], 32, None, 10.0),
+    (
+        "decrease near zero is a reset, not a wrap",
+        [(1000, 0.0, None), (10, 10.0, None)],
+        32,
+        None,
+        None,
+    ),
+    ("64-bit decrease is a reset", [(10**12, 0.0, None), (5, 10.0, None)], 64, None, None),
+    ("uptime backwards = agent reset", [(100, 0.0, 5000), (200, 10.0, 100)], 64, None, None),
+    ("reset re-baselines", [(100, 0.0, 5000), (200, 10.0, 100), (700, 20.0, 1100)], 64, None, 50.0),
+    ("impossible rate", [(0, 0.0, None), (10**9, 1.0, None)], 64, 1e6, None),
+    ("rate at the bound is kept", [(0, 0.0, None), (10**6, 1.0, None)], 64, 1e6, 1e6),
+    ("wrap above max_rate", [(W32 - 1000, 0.0, None), (1000, 1.0, None)], 32, 1e3, None),
+    ("wrap within max_rate", [(W32 - 1000, 0.0, None), (1000, 1.0, None)], 32, 3e3, 2000.0),
+    (
+        "after impossible, re-baselined",
+        [(0, 0.0, None), (10**9, 1.0, None), (10**9 + 10, 2.0, None)],
+        64,
+        1e6,
+        10.0,
+    ),
+    ("time did not advance", [(0, 5.0, None), (100, 5.0, None)], 64, None, None),
+    (
+        "value wider than 32 bits is not a 32-bit wrap",
+        [(W32 + 5, 0.0, None), (1, 1.0, None)],
+        32,
+        None,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("updates", "width", "max_rate", "expected"),
+    [pytest.param(u, w, m, e, id=case) for case, u, w, m, e in CASES],
+)
+def test_rate(
+    updates: list[tuple[int, float, int | None]],
+    width: int,
+    max_rate: float | None,
+    expected: float | None,
+) -> None:
+    calc = RateCalculator()
+    rate = None
+    for value, timestamp, uptime in updates:
+        rate = calc.update("k", value, timestamp, width=width, uptime=uptime, max_rate=max_rate)
+    if expected is None:
+        assert rate is None
+    else:
+        assert rate == pytest.approx(expected)
+
+
+def test_keys_are_independent() -> None:
+    calc = RateCalculator()
+    assert calc.update(("if", 1), 0, 0.0) is None
+    assert calc.update(("if", 2), 1000, 0.0) is None
+    assert calc.update(("if", 1), 10, 1.0) == pytest.approx(10.0)
+    assert calc.update(("if", 2), 1500, 1.0) == pytest.approx(500.0)
+
+
+def test_forget_and_retain_drop_baselines() -> None:
+    calc = RateCalculator()
+    for key in ("a", "b", "c"):
+        calc.update(key, 1, 0.0)
+    calc.forget("a")
+    calc.retain({"b"})
+    assert len(calc) == 1
+    assert calc.update("a", 2, 1.0) is None
+    assert calc.update("c", 2, 1.0) is None
+    assert calc.update("b", 3, 1.0) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(("value", "width"), [(-1, 64), (1, 16)])
+def test_rejects_bad_input(value: int, width: int) -> None:
+    with pytest.raises(ValueError):
+        RateCalculator().update("k", value, 0.0, width=width)
