@@ -1,0 +1,243 @@
+"""DetectionEngine: samples of two interfaces in, state-change events out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from collectors.sample import Sample, SampleKind, labels_of
+from config.models import DetectorsConfig
+from detectors import (
+    DETECTOR_EWMA,
+    DETECTOR_STATIC,
+    ERRORS_RISING,
+    UTILIZATION_HIGH,
+    DetectionEngine,
+    Event,
+    EventState,
+    Severity,
+)
+
+STEP = 60.0
+QUIET_STEPS = 400  # > warmup, and more than one "day" below
+DAY = 360 * STEP  # a compressed diurnal cycle: 6 h
+A = ("agg-yuexiu-01", "1", "xe-0/0/0")
+B = ("agg-tianhe-02", "7", "xe-0/0/1")
+
+
+class Net:
+    """Two interfaces: diurnal utilisation, near-zero errors; overrides per (iface, metric)."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(42)
+        self.t = 0.0
+        self.override: dict[tuple[tuple[str, str, str], str], float] = {}
+
+    def samples(self) -> list[Sample]:
+        out = []
+        for iface in (A, B):
+            element, index, name = iface
+            labels = labels_of(ifIndex=index, ifName=name)
+            util = 0.45 + 0.15 * math.sin(2 * math.pi * self.t / DAY)
+            normal = {
+                "if_in_utilization": util + self.rng.normal(0, 0.01),
+                "if_out_utilization": 0.8 * util + self.rng.normal(0, 0.01),
+                "if_in_errors_per_s": abs(self.rng.normal(0, 0.05)),
+                "if_out_errors_per_s": 0.0,
+                "if_in_discards_per_s": abs(self.rng.normal(0, 0.2)),
+            }
+            for metric, value in normal.items():
+                value = self.override.get((iface, metric), value)
+                out.append(Sample(element, metric, labels, value, self.t, SampleKind.RATE))
+        return out
+
+    def run(self, engine: DetectionEngine, steps: int) -> Iterator[list[Event]]:
+        for _ in range(steps):
+            self.t += STEP
+            yield engine.update(self.samples())
+
+
+def flat(batches: Iterator[list[Event]]) -> list[Event]:
+    return [e for batch in batches for e in batch]
+
+
+@pytest.fixture
+def warmed() -> tuple[DetectionEngine, Net]:
+    engine, net = DetectionEngine(), Net()
+    assert flat(net.run(engine, QUIET_STEPS)) == []
+    assert engine.active() == []
+    assert engine.series_count == 10
+    return engine, net
+
+
+def test_quiet_network_emits_nothing(warmed: tuple[DetectionEngine, Net]) -> None:
+    engine, net = warmed
+    assert flat(net.run(engine, QUIET_STEPS)) == []  # a second "day" of normal traffic
+
+
+def test_error_ramp_fires_once_on_the_faulty_interface_then_resolves(
+    warmed: tuple[DetectionEngine, Net],
+) -> None:
+    engine, net = warmed
+    events: list[Event] = []
+    for rate in (2.0, 20.0, 120.0, 412.0, 412.0, 412.0, 412.0):
+        net.override[(A, "if_in_errors_per_s")] = rate
+        events += flat(net.run(engine, 1))
+    assert [e.state for e in events] == [EventState.PENDING, EventState.FIRING]
+    pending, firing = events
+    assert pending.fingerprint == firing.fingerprint
+    assert firing.name == ERRORS_RISING and firing.severity is Severity.WARNING
+    assert firing.element == A[0]
+    assert dict(firing.labels) == {
+        "alertname": ERRORS_RISING,
+        "element": A[0],
+        "ifIndex": A[1],
+        "ifName": A[2],
+        "metric": "if_in_errors_per_s",
+    }
+    assert firing.labels[:2] == (("alertname", ERRORS_RISING), ("element", A[0]))
+    assert firing.detector == DETECTOR_EWMA and firing.series == "if_in_errors_per_s"
+    assert firing.fired_at is not None and firing.fired_at - firing.active_at >= 120.0
+    assert firing.expected < 0.2 and firing.band[0] < firing.expected < firing.band[1] < 1.0
+    assert 0.5 < firing.score <= 1.0
+    assert firing.summary.startswith("CRC/input errors on agg-yuexiu-01 xe-0/0/0 rising: ")
+    assert [e.fingerprint for e in engine.active()] == [firing.fingerprint]
+
+    # a lasting fault is not absorbed by the baseline: still firing, no new events
+    assert flat(net.run(engine, 60)) == []
+    assert [e.state for e in engine.active()] == [EventState.FIRING]
+    assert engine.active()[0].expected == pytest.approx(firing.expected)
+
+    del net.override[(A, "if_in_errors_per_s")]
+    back = net.t + STEP
+    after = flat(net.run(engine, 10))
+    assert [(e.name, e.element, e.state) for e in after] == [
+        (ERRORS_RISING, A[0], EventState.RESOLVED)
+    ]
+    (resolved,) = after
+    assert resolved.resolved_at == back + 300.0  # keep_firing_for
+    assert resolved.fired_at == firing.fired_at and resolved.active_at == firing.active_at
+    assert "back to normal" in resolved.summary
+    assert engine.active() == []
+
+
+def test_short_error_burst_is_dropped_while_pending(warmed: tuple[DetectionEngine, Net]) -> None:
+    engine, net = warmed
+    net.override[(A, "if_in_errors_per_s")] = 412.0
+    assert [e.state for e in flat(net.run(engine, 1))] == [EventState.PENDING]
+    del net.override[(A, "if_in_errors_per_s")]
+    assert flat(net.run(engine, 10)) == []
+    assert engine.active() == []
+
+
+@pytest.mark.parametrize(
+    ("util", "detector", "phrase"),
+    [
+        (0.95, DETECTOR_STATIC, "high: 95% (threshold 90%"),  # above the service threshold
+        (0.80, DETECTOR_EWMA, "rising fast: 80%"),  # early warning from the baseline
+    ],
+)
+def test_utilization_high(
+    warmed: tuple[DetectionEngine, Net], util: float, detector: str, phrase: str
+) -> None:
+    engine, net = warmed
+    net.override[(B, "if_out_utilization")] = util
+    events = flat(net.run(engine, 4))
+    assert [(e.name, e.state) for e in events] == [
+        (UTILIZATION_HIGH, EventState.PENDING),
+        (UTILIZATION_HIGH, EventState.FIRING),
+    ]
+    firing = events[-1]
+    assert firing.severity is Severity.CRITICAL and firing.detector == detector
+    assert (firing.element, firing.label("ifName"), firing.label("metric")) == (
+        B[0],
+        B[2],
+        "if_out_utilization",
+    )
+    assert firing.value == util and phrase in firing.summary
+    assert firing.summary.startswith("Outbound utilisation on agg-tianhe-02 xe-0/0/1 ")
+
+
+def test_slightly_elevated_utilization_below_early_warning_floor_is_quiet(
+    warmed: tuple[DetectionEngine, Net],
+) -> None:
+    engine, net = warmed
+    net.override[(A, "if_in_utilization")] = 0.70  # far above baseline, < 0.8 * 0.9
+    assert flat(net.run(engine, 10)) == []
+
+
+def test_in_and_out_alerts_of_one_interface_are_distinct(
+    warmed: tuple[DetectionEngine, Net],
+) -> None:
+    engine, net = warmed
+    net.override[(A, "if_in_errors_per_s")] = 50.0
+    net.override[(A, "if_out_errors_per_s")] = 50.0
+    firing = [e for e in flat(net.run(engine, 4)) if e.state is EventState.FIRING]
+    assert sorted(e.series for e in firing) == ["if_in_errors_per_s", "if_out_errors_per_s"]
+    assert len({e.fingerprint for e in firing}) == 2
+    assert {e.summary.split(" on ")[0] for e in firing} == {"CRC/input errors", "Output errors"}
+
+
+def test_missing_data_is_not_a_recovery(warmed: tuple[DetectionEngine, Net]) -> None:
+    engine, net = warmed
+    net.override[(A, "if_in_errors_per_s")] = 412.0
+    flat(net.run(engine, 4))
+    assert [e.state for e in engine.active()] == [EventState.FIRING]
+    for _ in range(20):  # element A unreachable: only B reports
+        net.t += STEP
+        assert engine.update([s for s in net.samples() if s.element == B[0]]) == []
+    assert [e.state for e in engine.active()] == [EventState.FIRING]
+
+
+def test_warmup_silences_a_new_series() -> None:
+    engine = DetectionEngine(warmup=20, for_=0.0)
+    labels = labels_of(ifIndex="3", ifName="ge-0/0/3")
+    states = []
+    for i in range(25):
+        sample = Sample("olt-1", "if_in_utilization", labels, 0.97, i * STEP, SampleKind.RATE)
+        states.append([e.state for e in engine.update([sample])])
+    assert states[:20] == [[]] * 20
+    assert states[20] == [EventState.FIRING]
+
+
+def test_ignores_other_kinds_and_metrics() -> None:
+    engine = DetectionEngine()
+    labels = labels_of(ifIndex="1")
+    ignored = [
+        Sample("r1", "if_in_utilization", labels, 0.99, 0.0, SampleKind.GAUGE),
+        Sample("r1", "ifHCInOctets", labels, 1e12, 0.0, SampleKind.COUNTER),
+        Sample("r1", "if_in_octets_per_s", labels, 1e9, 0.0, SampleKind.RATE),
+    ]
+    assert engine.update(ignored) == [] and engine.series_count == 0
+    assert engine.update([]) == []
+
+
+def test_latest_sample_of_a_series_wins_within_a_call() -> None:
+    engine = DetectionEngine(warmup=1)
+    labels = labels_of(ifIndex="1")
+    engine.update(
+        [
+            Sample("r1", "if_in_errors_per_s", labels, 9.0, 60.0, SampleKind.RATE),
+            Sample("r1", "if_in_errors_per_s", labels, 1.0, 30.0, SampleKind.RATE),
+        ]
+    )
+    assert engine.series_count == 1 and engine.baseline.mean_.tolist() == [9.0]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "first_states"),
+    [
+        (DetectorsConfig(), [EventState.PENDING]),
+        (DetectorsConfig(**{"for": "0s"}), [EventState.FIRING]),
+        (DetectorsConfig(error_rate_min=1000.0), []),
+        (DetectorsConfig(threshold=1e6), []),
+    ],
+)
+def test_from_config(cfg: DetectorsConfig, first_states: list[EventState]) -> None:
+    engine, net = DetectionEngine.from_config(cfg), Net()
+    assert flat(net.run(engine, 50)) == []
+    net.override[(A, "if_in_errors_per_s")] = 412.0
+    assert [e.state for e in flat(net.run(engine, 1))] == first_states
