@@ -136,8 +136,10 @@ class IfMibCollector:
             raise SnmpProtocolError("agent has no sysUpTime.0", self.target)
         reset = self._last_uptime is not None and uptime < self._last_uptime
         self._last_uptime = uptime
+        # Known row count + 1: one GETBULK round trip ends every column of a small table.
+        rows = min(len(self._labels) + 1, self.target.max_repetitions) if self._labels else None
         state = await self.client.walk_table(
-            self.target, [IF_COLUMNS[name] for name in _STATE_COLUMNS]
+            self.target, [IF_COLUMNS[name] for name in _STATE_COLUMNS], max_repetitions=rows
         )
         now = self.clock()
         columns = {name: state[IF_COLUMNS[name]] for name in _STATE_COLUMNS}

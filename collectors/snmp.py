@@ -312,19 +312,22 @@ class SnmpClient:
         return {_format_oid(oid): values.get(oid) for oid in wanted}
 
     async def walk_table(
-        self, target: Target, columns: Sequence[str]
+        self, target: Target, columns: Sequence[str], *, max_repetitions: int | None = None
     ) -> dict[str, dict[str, object]]:
         """Walk table ``columns`` together: column OID -> {index suffix -> value}.
 
         v2c sends GETBULK for all unfinished columns at once and de-interleaves the answer;
         v1 sends GETNEXT. A column ends when it leaves its subtree or reaches endOfMibView.
+        ``max_repetitions`` (default: the target's) lets a caller that knows the row count
+        ask for rows + 1, so a small table costs one request without decoding spare rows.
         """
+        repetitions = max(1, min(max_repetitions or target.max_repetitions, 1000))
         roots = [_parse_oid(column) for column in columns]
         tables: list[dict[str, object]] = [{} for _ in roots]
         cursors = list(roots)
         active = list(range(len(roots)))
         while active:
-            response = await self._walk_step(target, [cursors[c] for c in active])
+            response = await self._walk_step(target, [cursors[c] for c in active], repetitions)
             if not response:
                 raise SnmpProtocolError("empty response to a table walk", target)
             finished: set[int] = set()
@@ -353,10 +356,12 @@ class SnmpClient:
             active = [c for c in active if c not in finished]
         return {column: table for column, table in zip(columns, tables, strict=True)}
 
-    async def _walk_step(self, target: Target, cursors: list[Oid]) -> list[tuple[Oid, object]]:
+    async def _walk_step(
+        self, target: Target, cursors: list[Oid], repetitions: int
+    ) -> list[tuple[Oid, object]]:
         """One GETBULK (v2c) or GETNEXT (v1) from ``cursors``; v1 end-of-MIB -> None values."""
         if target.version != "1":
-            return await self._request("bulk", target, cursors, target.max_repetitions)
+            return await self._request("bulk", target, cursors, repetitions)
         pending = list(cursors)
         ended: set[int] = set()
         while True:

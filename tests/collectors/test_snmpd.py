@@ -227,10 +227,10 @@ class _RecordingClient(SnmpClient):
         self.walks: list[tuple[str, ...]] = []
 
     async def walk_table(
-        self, target: Target, columns: Sequence[str]
+        self, target: Target, columns: Sequence[str], *, max_repetitions: int | None = None
     ) -> dict[str, dict[str, object]]:
         self.walks.append(tuple(columns))
-        return await super().walk_table(target, columns)
+        return await super().walk_table(target, columns, max_repetitions=max_repetitions)
 
 
 async def test_collector_caches_labels_and_derives_rates(snmpd: Agent) -> None:
