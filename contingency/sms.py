@@ -54,12 +54,12 @@ class FileSmsSink:
         self._clock = clock
         self._lock = threading.Lock()
         self._sent: set[str] = set()
-        if self.path.exists():
+        if self.path.is_file():
             self._sent = {rec["message_id"] for rec in self.read()}
 
     def read(self) -> list[dict[str, object]]:
         """Every message written so far, oldest first (skips a torn last line)."""
-        if not self.path.exists():
+        if not self.path.is_file():
             return []
         records: list[dict[str, object]] = []
         with self.path.open(encoding="utf-8") as fh:

@@ -1,0 +1,345 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.models import ContingencyConfig
+from contingency import (
+    ContingencyManager,
+    FileSmsSink,
+    IncidentRecord,
+    IncidentStep,
+    Plan,
+    SmsPermanentError,
+    SmsRetryableError,
+    SmsSink,
+    StepKind,
+    StepOutcome,
+    Topology,
+)
+from detectors.event import EventState
+from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
+
+FIRING, RESOLVED = EventState.FIRING, EventState.RESOLVED
+AGG_A_PHONES = {c.phone for c in CUSTOMERS if c.element in ("olt-a1", "olt-a2")}
+LANG = {c.phone: c.language for c in CUSTOMERS}
+
+
+def sent_lines(sink: FileSmsSink) -> list[dict[str, object]]:
+    return sink.read()
+
+
+def steps(sessions: sessionmaker) -> list[IncidentStep]:
+    with sessions() as session:
+        return list(session.scalars(select(IncidentStep).order_by(IncidentStep.id)))
+
+
+def test_firing_opens_one_incident_ticket_and_banners_but_no_sms_yet(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock, sessions: sessionmaker
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+
+    [incident] = manager.list_incidents()
+    assert incident["key"] == "agg-a" and incident["status"] == "open"
+    assert [a["id"] for a in incident["areas"]] == ["yuexiu", "tianhe"]
+    assert incident["customers"] == 20
+    [ticket] = manager.list_tickets()
+    assert ticket["number"] == "PT-20261123-0001" and ticket["status"] == "open"
+    assert incident["ticket"] == ticket["number"]
+    banners = manager.list_banners()
+    assert sorted(b["area_id"] for b in banners) == ["tianhe", "yuexiu"]
+    assert all(ticket["number"] in b["script_zh"] and "勿派单上门" in b["script_zh"]
+               for b in banners)
+    assert all("do NOT dispatch" in b["script_en"] for b in banners)
+    assert {(s.kind, s.status) for s in steps(sessions)} == {
+        ("open_ticket", "TRIGGERED"), ("activate_banner", "TRIGGERED"), ("queue_sms", "TRIGGERED")}
+
+    assert manager.tick() == 0
+    clock.advance(HOLD_DOWN - 1)
+    assert manager.tick() == 0
+    assert sent_lines(sink) == []
+    assert {m["status"] for m in manager.list_sms()} == {"queued"}
+
+
+def test_after_hold_down_each_affected_customer_gets_one_sms_in_their_language(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 20
+    assert manager.tick() == 0  # idempotent: nobody twice
+    clock.advance(3600)
+    assert manager.tick() == 0
+
+    lines = sent_lines(sink)
+    assert len(lines) == 20
+    assert {line["to"] for line in lines} == AGG_A_PHONES
+    for line in lines:
+        assert line["from"] == "10000"
+        text = str(line["text"])
+        if LANG[str(line["to"])] == "zh-CN":
+            assert text.startswith("【中国电信】尊敬的客户")
+            assert "越秀区" in text or "天河区" in text
+        else:
+            assert text.startswith("[China Telecom] Dear customer")
+        assert line["segments"] == 1
+    sms = manager.list_sms()
+    assert {m["status"] for m in sms} == {"sent"}
+    assert set(sms[0]) >= {"id", "channel", "recipient", "text", "status", "incident_key",
+                           "incident_id", "queued_at", "sent_at"}
+    assert sms[0]["channel"] == "sms" and sms[0]["incident_key"] == "agg-a"
+
+
+def test_second_firing_event_joins_the_open_incident(
+    manager: ContingencyManager, clock: FakeClock
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    clock.advance(10)
+    manager.handle([make_event("agg-a", FIRING, if_name="ge-0/0/2"),
+                    make_event("agg-a", FIRING)])  # a repeat of the first one
+    assert len(manager.list_incidents()) == 1
+    [ticket] = manager.list_tickets()
+    assert sum("event attached" in e["text"] for e in ticket["timeline"]) == 1
+    assert len(manager.list_incidents()[0]["events"]) == 2
+    assert len(manager.list_sms()) == 20
+    assert len(manager.list_banners()) == 2
+
+
+def test_pending_events_are_ignored(manager: ContingencyManager) -> None:
+    manager.handle([make_event("agg-a", EventState.PENDING)])
+    assert manager.list_incidents() == []
+
+
+def test_impact(manager: ContingencyManager) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    en = next(c for c in CUSTOMERS if c.element == "olt-a2" and c.language == "en")
+    zh = next(c for c in CUSTOMERS if c.element == "olt-a1" and c.language == "zh-CN")
+    other = next(c for c in CUSTOMERS if c.element == "olt-b1")
+
+    hit = manager.impact("+86 " + en.phone)
+    assert hit["affected"] is True
+    assert hit["customer"]["account"] == en.account
+    assert [i["key"] for i in hit["incidents"]] == ["agg-a"]
+    assert set(hit["incidents"][0]) == {"id", "key", "title", "opened_at", "areas"}
+    assert hit["script"].startswith("[Proactive care script]") and "Tianhe" in hit["script"]
+    assert hit["banner"].startswith("[Area outage] Broadband down in Tianhe")
+
+    assert "越秀区" in manager.impact(zh.phone)["script"]
+
+    miss = manager.impact(other.phone)
+    assert miss["affected"] is False and miss["customer"]["account"] == other.account
+    assert miss["incidents"] == [] and miss["script"] is None and miss["banner"] is None
+    stranger = manager.impact("13912345678")
+    assert stranger == {"phone": "13912345678", "affected": False, "customer": None,
+                        "incidents": [], "script": None, "banner": None}
+
+
+def test_resolution_closes_ticket_clears_banners_and_texts_restored(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
+) -> None:
+    manager.handle([make_event("agg-a", FIRING), make_event("agg-a", FIRING, if_name="ge-2")])
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 20
+    clock.advance(600)
+    manager.handle([make_event("agg-a", RESOLVED)])
+    assert manager.list_incidents()[0]["status"] == "open"  # ge-2 still firing
+    clock.advance(60)
+    manager.handle([make_event("agg-a", RESOLVED, if_name="ge-2")])
+
+    [incident] = manager.list_incidents()
+    assert incident["status"] == "resolved" and incident["resolved_at"] is not None
+    [ticket] = manager.list_tickets()
+    assert ticket["status"] == "closed" and ticket["closed_at"] is not None
+    texts = [e["text"] for e in ticket["timeline"]]
+    assert texts[0].startswith("opened: InterfaceDown on agg-a")
+    assert any(t.startswith("event resolved") for t in texts)
+    assert "sms: outage 20 sent, 0 failed, 0 cancelled; restored 20 queued" in texts
+    assert texts[-1] == "resolved after 16m 00s"
+    assert manager.list_banners() == []
+    assert {b["active"] for b in manager.list_banners(active_only=False)} == {False}
+    assert manager.impact(next(iter(AGG_A_PHONES)))["affected"] is False
+
+    assert manager.tick() == 20  # restored SMS go at once
+    lines = sent_lines(sink)
+    restored = [line for line in lines if "恢复正常" in str(line["text"])
+                or " is back" in str(line["text"])]
+    assert {line["to"] for line in restored} == AGG_A_PHONES
+    assert len(lines) == 40  # one outage + one restored each, nothing else
+    assert manager.tick() == 0
+
+    # the element fails again later: a new incident and a new ticket
+    clock.advance(60)
+    manager.handle([make_event("agg-a", FIRING)])
+    assert [t["number"] for t in manager.list_tickets()] == [
+        "PT-20261123-0002", "PT-20261123-0001"]
+    assert [i["status"] for i in manager.list_incidents()] == ["open", "resolved"]
+
+
+def test_blip_resolved_before_hold_down_texts_nobody(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    clock.advance(HOLD_DOWN / 2)
+    manager.tick()
+    manager.handle([make_event("agg-a", RESOLVED)])
+    clock.advance(HOLD_DOWN * 2)
+    assert manager.tick() == 0
+    assert sent_lines(sink) == []
+    assert {m["status"] for m in manager.list_sms()} == {"cancelled"}
+    assert {m["kind"] for m in manager.list_sms()} == {"outage"}
+    [ticket] = manager.list_tickets()
+    assert ticket["status"] == "closed"
+    assert "sms: outage 0 sent, 0 failed, 20 cancelled; restored 0 queued" in [
+        e["text"] for e in ticket["timeline"]]
+
+
+class FlakySink:
+    """Writes through to a file sink but refuses some phones."""
+
+    def __init__(self, inner: FileSmsSink, *, permanent: set[str] = frozenset(),
+                 retryable: dict[str, int] | None = None) -> None:
+        self.inner = inner
+        self.permanent = permanent
+        self.retryable = dict(retryable or {})
+
+    def send(self, phone: str, text: str, *, message_id: str) -> None:
+        if phone in self.permanent:
+            raise SmsPermanentError(phone, "number does not exist", message_id=message_id)
+        if self.retryable.get(phone, 0) > 0:
+            self.retryable[phone] -= 1
+            raise SmsRetryableError(phone, "gateway busy", message_id=message_id)
+        self.inner.send(phone, text, message_id=message_id)
+
+
+def test_permanent_failure_for_one_phone_does_not_stop_the_others(
+    make_manager: Callable[[SmsSink], ContingencyManager], sink: FileSmsSink, clock: FakeClock,
+    sessions: sessionmaker,
+) -> None:
+    bad = sorted(AGG_A_PHONES)[3]
+    manager = make_manager(FlakySink(sink, permanent={bad}))
+    manager.handle([make_event("agg-a", FIRING)])
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 19
+    assert manager.tick() == 0
+    assert {line["to"] for line in sent_lines(sink)} == AGG_A_PHONES - {bad}
+    [failed] = [m for m in manager.list_sms() if m["status"] == "failed"]
+    assert failed["recipient"] == bad and "does not exist" in failed["error"]
+    [audit] = [s for s in steps(sessions) if s.status == "FAILED"]
+    assert audit.kind == "send_sms" and audit.error_code == "sms_permanent"
+    assert bad in (audit.error_message or "")
+    assert any(s.kind == "send_sms" and s.status == "TRIGGERED" and s.detail == "19 SMS sent"
+               for s in steps(sessions))
+
+    manager.handle([make_event("agg-a", RESOLVED)])
+    restored = [m for m in manager.list_sms() if m["kind"] == "restored"]
+    assert {m["recipient"] for m in restored} == AGG_A_PHONES - {bad}
+
+
+def test_retryable_failure_stays_queued_and_is_retried_later(
+    make_manager: Callable[[SmsSink], ContingencyManager], sink: FileSmsSink, clock: FakeClock,
+) -> None:
+    flaky = sorted(AGG_A_PHONES)[0]
+    manager = make_manager(FlakySink(sink, retryable={flaky: 1}))
+    manager.handle([make_event("agg-a", FIRING)])
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 19
+    [waiting] = [m for m in manager.list_sms() if m["status"] == "queued"]
+    assert waiting["recipient"] == flaky and waiting["attempts"] == 1
+    assert manager.tick() == 0  # backing off
+    clock.advance(30)
+    assert manager.tick() == 1
+    assert sorted(line["to"] for line in sent_lines(sink)) == sorted(AGG_A_PHONES)
+
+
+def test_a_failing_step_is_audited_and_the_others_still_run(
+    manager: ContingencyManager, sessions: sessionmaker, clock: FakeClock, sink: FileSmsSink,
+) -> None:
+    def broken(session: Session, incident: IncidentRecord, plan: Plan, now: float) -> StepOutcome:
+        raise RuntimeError("ticket system down")
+
+    manager.open_steps[StepKind.OPEN_TICKET] = broken
+    manager.handle([make_event("agg-a", FIRING)])
+    audit = {s.kind: s for s in steps(sessions)}
+    assert audit["open_ticket"].status == "FAILED"
+    assert audit["open_ticket"].error_code == "internal:RuntimeError"
+    assert audit["open_ticket"].error_message == "ticket system down"
+    assert audit["activate_banner"].status == "TRIGGERED"
+    assert audit["queue_sms"].status == "TRIGGERED"
+    assert manager.list_tickets() == []
+    assert len(manager.list_banners()) == 2
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 20
+    manager.handle([make_event("agg-a", RESOLVED)])
+    audit = {s.kind: s for s in steps(sessions)}
+    assert audit["close_ticket"].status == "SKIPPED"
+    assert audit["clear_banner"].status == "TRIGGERED"
+
+
+def test_unknown_element_opens_an_incident_without_banners_or_sms(
+    manager: ContingencyManager, sessions: sessionmaker
+) -> None:
+    manager.handle([make_event("bras-9", FIRING)])
+    [incident] = manager.list_incidents()
+    assert incident["areas"] == [] and incident["customers"] == 0
+    audit = {s.kind: s.status for s in steps(sessions)}
+    assert audit == {"open_ticket": "TRIGGERED", "activate_banner": "SKIPPED",
+                     "queue_sms": "SKIPPED"}
+
+
+def test_plan_is_a_snapshot(
+    sessions: sessionmaker, config: ContingencyConfig, clock: FakeClock, sink: FileSmsSink,
+    manager: ContingencyManager,
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    # a config reload drops half the customers and changes the hold-down: in-flight unchanged
+    reloaded = ContingencyManager(
+        sessions, Topology(ELEMENTS, AREAS, CUSTOMERS[::2]),
+        ContingencyConfig(hold_down=10_000), sink, clock=clock)
+    clock.advance(HOLD_DOWN)
+    assert reloaded.tick() == 20
+    assert reloaded.impact(CUSTOMERS[1].phone)["affected"] is True
+
+
+def test_metrics(manager: ContingencyManager, registry: CollectorRegistry,
+                 clock: FakeClock) -> None:
+    manager.handle([make_event("agg-a", FIRING), make_event("olt-b1", FIRING)])
+    assert registry.get_sample_value("vigil_incidents_open") == 2
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    assert registry.get_sample_value(
+        "vigil_sms_total", {"kind": "outage", "result": "sent"}) == 30
+    manager.handle([make_event("olt-b1", RESOLVED)])
+    assert registry.get_sample_value("vigil_incidents_open") == 1
+    assert registry.get_sample_value(
+        "vigil_contingency_steps_total", {"step": "open_ticket", "status": "TRIGGERED"}) == 2
+
+
+def test_sms_file_is_valid_json_lines(manager: ContingencyManager, sink: FileSmsSink,
+                                      clock: FakeClock, tmp_path: Path) -> None:
+    manager.handle([make_event("olt-b2", FIRING)])
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    raw = (tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(raw) == 10
+    for line in raw:
+        record = json.loads(line)
+        assert set(record) == {"message_id", "to", "from", "text", "segments", "sent_at"}
+        assert "海珠区" in record["text"] or "Haizhu" in record["text"]
+
+
+@pytest.mark.parametrize("element", ["core", "agg-b", "olt-a1"])
+def test_sms_recipients_follow_the_tree(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock, topology: Topology,
+    element: str,
+) -> None:
+    manager.handle([make_event(element, FIRING)])
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    assert {line["to"] for line in sent_lines(sink)} == {
+        c.phone for c in topology.affected_customers(element)}
