@@ -1,0 +1,29 @@
+"""The embedded lab network: a demo site of simulated SNMP agents with a scheduled fault.
+
+``demo_site()`` builds the Guangzhou demo inventory and customers, ``default_scenario()`` the
+fault story, ``LabNetwork`` serves one SNMP agent per element on 127.0.0.1 inside the running
+asyncio loop, with counters from the deterministic ``TrafficModel``.
+"""
+
+from vigil.lab.agent import LabNetwork
+from vigil.lab.device import Device, Port, PortKind, lab_devices
+from vigil.lab.scenario import Fault, FaultKind, Scenario, default_scenario
+from vigil.lab.site import ACCESS_ROLES, demo_site
+from vigil.lab.traffic import PortCounters, TrafficModel, diurnal
+
+__all__ = [
+    "ACCESS_ROLES",
+    "Device",
+    "Fault",
+    "FaultKind",
+    "LabNetwork",
+    "Port",
+    "PortCounters",
+    "PortKind",
+    "Scenario",
+    "TrafficModel",
+    "default_scenario",
+    "demo_site",
+    "diurnal",
+    "lab_devices",
+]

@@ -1,0 +1,109 @@
+"""Scheduled faults of the lab network: what breaks, where, and when (simulated time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Fault", "FaultKind", "Scenario", "default_scenario"]
+
+
+class FaultKind(StrEnum):
+    """How a fault shows in the counters."""
+
+    CRC_ERRORS = "crc_errors"  # ifInErrors rate ramps 0 -> peak errors/s over ``ramp``
+    SATURATION = "saturation"  # in and out octet rates pinned at ``peak`` x speed
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault on one interface, active on ``[start, end)`` (epoch seconds, simulated)."""
+
+    element: str
+    if_index: int
+    kind: FaultKind
+    start: float
+    end: float
+    peak: float  # errors/s (CRC_ERRORS) or fraction of ifSpeed (SATURATION)
+    ramp: float = 0.0  # seconds from 0 to ``peak`` (CRC_ERRORS)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"fault on {self.element} ends before it starts")
+        if self.ramp < 0 or self.peak < 0:
+            raise ValueError("fault ramp and peak must be >= 0")
+        if self.kind is FaultKind.SATURATION and self.peak > 1.0:
+            raise ValueError("saturation peak is a fraction of speed, <= 1.0")
+
+    def active(self, t: float) -> bool:
+        """Whether the fault is in effect at ``t``."""
+        return self.start <= t < self.end
+
+
+class Scenario(list[Fault]):
+    """The faults of a run, in start order, with the run start for describing them."""
+
+    def __init__(self, faults: Iterable[Fault] = (), start: float = 0.0) -> None:
+        super().__init__(sorted(faults, key=lambda f: (f.start, f.element, f.if_index)))
+        self.start = start
+
+    def describe(self) -> list[str]:
+        """Lines for the startup banner: what happens when, in simulated minutes."""
+        lines = []
+        for f in self:
+            begin, end = (f.start - self.start) / 60, (f.end - self.start) / 60
+            what = f.note or f"{f.kind} on {f.element} ifIndex {f.if_index}"
+            lines.append(f"T+{begin:g} min .. T+{end:g} min: {what}")
+        if self:
+            cleared = (max(f.end for f in self) - self.start) / 60
+            lines.append(f"T+{cleared:g} min: all faults cleared, traffic back to normal")
+        return lines
+
+
+def default_scenario(
+    start: float,
+    *,
+    fault_at: float = 20 * 60,
+    saturate_after: float = 15 * 60,
+    duration: float = 55 * 60,
+    element: str = "agg-yuexiu-01",
+    if_index: int = 1,
+    error_peak: float = 400.0,
+    saturation: float = 0.98,
+) -> Scenario:
+    """The demo story: yuexiu's aggregation uplink takes CRC errors, then saturates, then heals.
+
+    ``fault_at`` (after ``start``), ``saturate_after`` (after the fault begins) and
+    ``duration`` (of the whole fault) are simulated seconds. Defaults: errors from T+20 min,
+    saturation from T+35 min, cleared at T+75 min.
+    """
+    if not 0 < saturate_after < duration:
+        raise ValueError("saturate_after must be within the fault's duration")
+    begin, end = start + fault_at, start + fault_at + duration
+    where = f"{element} ifIndex {if_index} (uplink)"
+    return Scenario(
+        [
+            Fault(
+                element,
+                if_index,
+                FaultKind.CRC_ERRORS,
+                begin,
+                end,
+                error_peak,
+                ramp=saturate_after,
+                note=f"CRC errors on {where}, ramping to {error_peak:g}/s",
+            ),
+            Fault(
+                element,
+                if_index,
+                FaultKind.SATURATION,
+                begin + saturate_after,
+                end,
+                saturation,
+                note=f"{where} saturates at {saturation:.0%} of speed, in and out",
+            ),
+        ],
+        start=start,
+    )
