@@ -330,6 +330,13 @@ class TrafficModel:
         self._cache[name] = (t, values)
         return values
 
+    def peak_rates(self, name: str, if_index: int) -> tuple[float, float]:
+        """(in, out) octets/s of a port at the daily peak, without noise or faults."""
+        for p in self._ports[name]:
+            if p.port.if_index == if_index:
+                return p.inbound.peak, p.outbound.peak
+        raise KeyError(f"{name} has no ifIndex {if_index}")
+
     def port(self, name: str, if_index: int, t: float) -> PortCounters:
         """Counters of one port at ``t``."""
         for c in self.element(name, t):

@@ -1,0 +1,249 @@
+"""The lab agents answer real SNMP clients (Net-SNMP tools, pysnmp) inside the test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import require_binary
+from vigil.lab import LabNetwork, default_scenario, demo_site, lab_devices
+
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+IF_TABLE = "1.3.6.1.2.1.2.2"
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+START = 1795363200.0 + 19 * 3600  # 19:00 local, Guangzhou
+
+
+class FakeClock:
+    """A simulated clock the test moves by hand."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _free_base(count: int) -> int:
+    """A base port with ``count`` consecutive free UDP ports on 127.0.0.1."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+async def _run(*cmd: str) -> tuple[int, str, str]:
+    """Run a Net-SNMP tool without blocking the loop that serves the agents."""
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def _parse(output: str) -> list[tuple[tuple[int, ...], str]]:
+    """``-On -Oq`` lines -> (oid, value)."""
+    rows = []
+    for line in output.splitlines():
+        oid, _, value = line.partition(" ")
+        rows.append((tuple(int(x) for x in oid.strip(".").split(".")), value.strip().strip('"')))
+    return rows
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def lab(clock: FakeClock) -> AsyncIterator[LabNetwork]:
+    site, _ = demo_site(base_port=_free_base(10))
+    network = LabNetwork(site, clock, default_scenario(START))
+    await network.start()
+    try:
+        yield network
+    finally:
+        await network.stop()
+
+
+def _port(lab: LabNetwork, element: str) -> str:
+    host, port = lab.addresses()[element]
+    return f"{host}:{port}"
+
+
+async def test_bulkwalk_ifname_of_every_element(lab: LabNetwork) -> None:
+    tool = require_binary("snmpbulkwalk")
+    devices = lab_devices(lab.site)
+    for element in devices:
+        rc, out, err = await _run(
+            tool, "-v2c", "-c", "public", "-On", "-Oq", _port(lab, element), IF_NAME
+        )
+        assert rc == 0, err
+        rows = _parse(out)
+        assert [v for _, v in rows] == [p.name for p in devices[element].ports]
+        assert [oid[-1] for oid, _ in rows] == [p.if_index for p in devices[element].ports]
+
+
+async def test_get_system_group(lab: LabNetwork, clock: FakeClock) -> None:
+    tool = require_binary("snmpget")
+    target = _port(lab, "agg-yuexiu-01")
+    oids = [SYS_UPTIME, "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.2.1.0", "1.3.6.1.2.1.1.2.0"]
+    rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oqt", target, *oids)
+    assert rc == 0, err
+    values = [v for _, v in _parse(out)]
+    assert values[0] == "0"  # booted at the run start
+    assert values[1:3] == ["agg-yuexiu-01", "12"]
+    assert values[3].startswith(".1.3.6.1.4.1.2011.")
+    clock.t += 123.45
+    rc, out, _ = await _run(tool, "-v2c", "-c", "public", "-On", "-Oqt", target, SYS_UPTIME)
+    assert _parse(out)[0][1] == "12345"
+    rc, out, _ = await _run(tool, "-v2c", "-c", "public", "-On", target, "1.3.6.1.2.1.1.9.0")
+    assert "No Such Instance" in out
+
+
+async def test_iftable_walk_is_complete_and_ordered(lab: LabNetwork) -> None:
+    tool = require_binary("snmpbulkwalk")
+    device = lab_devices(lab.site)["olt-yuexiu-01"]
+    rc, out, err = await _run(
+        tool, "-v2c", "-c", "public", "-On", "-Oq", _port(lab, "olt-yuexiu-01"), IF_TABLE
+    )
+    assert rc == 0, err
+    oids = [oid for oid, _ in _parse(out)]
+    assert oids == sorted(oids) and len(set(oids)) == len(oids)
+    columns = sorted({oid[9] for oid in oids})
+    assert columns == [1, 2, 3, 5, 7, 8, 13, 14, 20]
+    assert len(oids) == len(columns) * len(device.ports)
+    # The whole agent walks to the end of the MIB (snmpwalk fails on a non-increasing OID).
+    walk = require_binary("snmpwalk")
+    rc, out, err = await _run(walk, "-v2c", "-c", "public", "-On", _port(lab, "cr-gz-01"), ".1")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith('.1.3.6.1.2.1.1.1.0 = STRING: "Juniper')
+    assert lines[-1].startswith(".1.3.6.1.2.1.31.1.1.1.18.8 = ")
+    speeds = [line for line in lines if line.startswith(".1.3.6.1.2.1.2.2.1.5.")]
+    assert speeds[0].endswith("Gauge32: 4294967295")  # 100G ifSpeed is capped
+
+
+async def test_counters_follow_the_clock_and_the_fault(lab: LabNetwork, clock: FakeClock) -> None:
+    tool = require_binary("snmpget")
+    target = _port(lab, "agg-yuexiu-01")
+    oids = ["1.3.6.1.2.1.31.1.1.1.6.1", "1.3.6.1.2.1.31.1.1.1.10.1", "1.3.6.1.2.1.2.2.1.14.1"]
+
+    async def sample() -> list[int]:
+        rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oqv", target, *oids)
+        assert rc == 0, err
+        return [int(v) for v in out.split()]
+
+    speed = 10e9 / 8
+    for at, saturated in [(10 * 60, False), (50 * 60, True), (80 * 60, False)]:
+        clock.t = START + at
+        first = await sample()
+        expected = lab.model.port("agg-yuexiu-01", 1, clock.t)
+        assert first == [expected.in_octets, expected.out_octets, expected.in_errors]
+        clock.t += 60
+        second = await sample()
+        in_rate, out_rate, errors = ((b - a) / 60 for a, b in zip(first, second, strict=True))
+        if saturated:
+            assert in_rate > 0.96 * speed and out_rate > 0.96 * speed and errors > 100
+        else:
+            assert in_rate < 0.7 * speed and out_rate < 0.7 * speed and errors < 1
+
+
+async def test_v1_getnext_skips_counter64(lab: LabNetwork) -> None:
+    tool = require_binary("snmpwalk")
+    rc, out, err = await _run(
+        tool, "-v1", "-c", "public", "-On", _port(lab, "olt-tianhe-02"), "1.3.6.1.2.1.31.1.1.1"
+    )
+    assert rc == 0, err
+    assert "Counter64" not in out
+    assert out.count(".1.3.6.1.2.1.31.1.1.1.1.") == 18  # ifName still there
+
+
+async def test_wrong_community_gets_no_answer(lab: LabNetwork) -> None:
+    tool = require_binary("snmpget")
+    rc, _, err = await _run(
+        tool, "-v2c", "-c", "private", "-t", "0.3", "-r", "0", _port(lab, "cr-gz-01"), SYS_UPTIME
+    )
+    assert rc != 0 and "Timeout" in err
+
+
+async def test_pysnmp_client_in_the_same_loop(lab: LabNetwork) -> None:
+    """The service's poller shares the loop with the agents: a pysnmp GETBULK round trip."""
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        bulk_cmd,
+    )
+
+    engine = SnmpEngine()
+    try:
+        host, port = lab.addresses()["dslam-yuexiu-01"]
+        target = await UdpTransportTarget.create((host, port), timeout=2, retries=0)
+        error, status, _, var_binds = await bulk_cmd(
+            engine,
+            CommunityData("public"),
+            target,
+            ContextData(),
+            0,
+            25,
+            ObjectType(ObjectIdentity("1.3.6.1.2.1.31.1.1.1.1")),
+            ObjectType(ObjectIdentity("1.3.6.1.2.1.31.1.1.1.15")),
+            lookupMib=False,
+        )
+    finally:
+        engine.close_dispatcher()
+    assert error is None and not status
+    names = [str(v) for oid, v in var_binds[0::2] if oid.prettyPrint().startswith(IF_NAME + ".")]
+    assert names[:2] == ["vdsl 0/2/0", "vdsl 0/2/1"] and names[-1] == "GigabitEthernet0/0/1"
+    speeds = {int(v) for _, v in var_binds[1::2]}
+    assert speeds == {100, 1000}
+
+
+async def test_stop_releases_ports_and_busy_port_fails_cleanly(clock: FakeClock) -> None:
+    site, _ = demo_site(base_port=_free_base(10))
+    first = LabNetwork(site, clock, [])
+    await first.start()
+    second = LabNetwork(site, clock, [])
+    with pytest.raises(OSError, match="cannot bind"):
+        await second.start()
+    assert not second.running
+    tool = require_binary("snmpget")
+    rc, out, err = await _run(
+        tool, "-v2c", "-c", "public", "-On", "-Oqv", _port(first, "cr-gz-01"), "1.3.6.1.2.1.1.5.0"
+    )
+    assert rc == 0 and out.strip().strip('"') == "cr-gz-01", err
+    await first.stop()
+    await first.stop()  # idempotent
+    for el in site.elements:  # every port is free again
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", el.port))
+
+
+async def test_malformed_datagrams_are_dropped(lab: LabNetwork) -> None:
+    host, port = lab.addresses()["cr-gz-01"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for junk in (b"\x30\x84\xff\xff\xff\xff", b"\x30\x03\x02\x01", b"", b"\x00" * 40):
+            s.sendto(junk, (host, port))
+    await asyncio.sleep(0.05)
+    tool = require_binary("snmpget")
+    rc, _, err = await _run(tool, "-v2c", "-c", "public", f"{host}:{port}", SYS_UPTIME)
+    assert rc == 0, err
