@@ -247,3 +247,25 @@ async def test_malformed_datagrams_are_dropped(lab: LabNetwork) -> None:
     tool = require_binary("snmpget")
     rc, _, err = await _run(tool, "-v2c", "-c", "public", f"{host}:{port}", SYS_UPTIME)
     assert rc == 0, err
+
+
+async def test_getbulk_answers_a_whole_olt_in_one_round_trip(lab: LabNetwork) -> None:
+    tool = require_binary("snmpbulkget")
+    columns = [f"1.3.6.1.2.1.2.2.1.{c}" for c in (8, 14, 20)]
+    columns += [f"1.3.6.1.2.1.31.1.1.1.{c}" for c in (6, 10, 15)]
+    rc, out, err = await _run(
+        tool, "-v2c", "-c", "public", "-On", "-Oq", "-Cn1", "-Cr19",
+        _port(lab, "olt-haizhu-01"), "1.3.6.1.2.1.1.3", *columns,
+    )  # fmt: skip
+    assert rc == 0, err
+    rows = _parse(out)
+    assert len(rows) == 1 + 6 * 19  # more than pysnmp's default cap of 64 varbinds
+    assert rows[0][0] == (1, 3, 6, 1, 2, 1, 1, 3, 0)  # GETNEXT of the non-repeater: sysUpTime.0
+
+
+def test_describe_lists_agents_and_timeline(clock: FakeClock) -> None:
+    site, _ = demo_site(base_port=16100)
+    lines = LabNetwork(site, clock, default_scenario(START)).describe()
+    assert lines[0].split()[:3] == ["cr-gz-01", "udp://127.0.0.1:16100", "core"]
+    assert any("ZTE" in line for line in lines)
+    assert lines[-1].startswith("T+75 min")

@@ -42,6 +42,9 @@ _IF_ENTRY = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 _IFX_ENTRY = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
 _GAUGE32_MAX = 4294967295
 _REQUEST = "rfc3412.receiveMessage:request"
+# pysnmp caps a GETBULK answer at 64 varbinds; a whole OLT table row set (18 ports x 6 columns)
+# fits in one answer of 256 (~10 kB, well under the UDP limit), like Net-SNMP's snmpd.
+_MAX_BULK_VARBINDS = 256
 
 
 class _Dyn(IntEnum):
@@ -202,6 +205,7 @@ class LabNetwork:
         self.clock = clock
         self.devices = lab_devices(site)
         self.boot = clock() if boot is None else boot
+        self._scenario = scenario
         self.model = TrafficModel(self.devices, scenario, boot=self.boot, seed=seed)
         self._engine: engine.SnmpEngine | None = None
         self._transports: list[tuple[_GuardedUdpTransport, socket.socket]] = []
@@ -216,6 +220,18 @@ class LabNetwork:
     def varbinds_served(self) -> int:
         """Varbinds answered since start."""
         return self._instrum.varbinds if self._instrum else 0
+
+    def describe(self) -> list[str]:
+        """Banner lines: one per agent, then the scenario's timeline when it has one."""
+        lines = []
+        for el in self.site.elements:
+            dev = self.devices[el.name]
+            lines.append(
+                f"{el.name:<16} udp://{self.host}:{el.port:<5} {el.role:<11} "
+                f"{len(dev.ports):>2} ports  {dev.model}"
+            )
+        describe = getattr(self._scenario, "describe", None)
+        return lines + (describe() if callable(describe) else [])
 
     def addresses(self) -> dict[str, tuple[str, int]]:
         """Element name -> (host, port) it is served on."""
@@ -259,12 +275,10 @@ class LabNetwork:
             snmp_context = context.SnmpContext(snmp)
             snmp_context.unregister_context_name(v2c.OctetString(""))
             snmp_context.register_context_name(v2c.OctetString(""), self._instrum)
-            for responder in (
-                cmdrsp.GetCommandResponder,
-                cmdrsp.NextCommandResponder,
-                cmdrsp.BulkCommandResponder,
-            ):
-                responder(snmp, snmp_context)
+            cmdrsp.GetCommandResponder(snmp, snmp_context)
+            cmdrsp.NextCommandResponder(snmp, snmp_context)
+            bulk = cmdrsp.BulkCommandResponder(snmp, snmp_context)
+            bulk.max_varbinds = _MAX_BULK_VARBINDS
             self._engine = snmp
             # The datagram endpoints are created by tasks on this loop: wait until they exist.
             for _ in range(1000):

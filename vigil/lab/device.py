@@ -104,6 +104,7 @@ class Device:
 
     element: str
     role: ElementRole
+    model: str  # vendor and model, for banners
     sys_descr: str
     sys_object_id: tuple[int, ...]
     sys_location: str
@@ -204,6 +205,7 @@ def _core(el: Element, kids: list[Element], location: str) -> Device:
     return Device(
         el.name,
         el.role,
+        "Juniper MX960",
         "Juniper Networks, Inc. mx960 internet router, kernel JUNOS 21.4R3-S5.4, "
         "Build date: 2023-09-14 04:10:22 UTC Copyright (c) 1996-2023 Juniper Networks, Inc.",
         (1, 3, 6, 1, 4, 1, 2636, 1, 1, 1, 2, 29),
@@ -259,6 +261,7 @@ def _aggregation(el: Element, kids: list[Element], location: str) -> Device:
     return Device(
         el.name,
         el.role,
+        "Huawei S9312",
         "Huawei Versatile Routing Platform Software\r\nVRP (R) software, Version 5.170 "
         "(S9300 V200R020C10SPC500)\r\nCopyright (C) 2000-2023 HUAWEI TECH CO., LTD\r\n"
         "Quidway S9312",
@@ -292,16 +295,18 @@ def _olt(el: Element, location: str, *, zte: bool) -> Device:
             name, descr = f"XGE 0/9/{n}", f"HUAWEI, MA5800 Series, XGE 0/9/{n} Interface"
         ports.append(Port(len(ports) + 1, name, descr, alias, _ETHERNET, 10_000, kind, el.parent))
     if zte:
-        descr, oid = (
+        model, descr, oid = (
+            "ZTE ZXA10 C600",
             "ZXA10 C600, ZTE ZXA10 Software Version: V1.2.1",
             (1, 3, 6, 1, 4, 1, 3902, 1082, 1001, 600),
         )
     else:
-        descr, oid = (
+        model, descr, oid = (
+            "Huawei MA5800-X7",
             "Huawei Integrated Access Software MA5800-X7 V100R019C10",
             (1, 3, 6, 1, 4, 1, 2011, 2, 248),
         )
-    return Device(el.name, el.role, descr, oid, location, tuple(ports))
+    return Device(el.name, el.role, model, descr, oid, location, tuple(ports))
 
 
 def _dslam(el: Element, location: str) -> Device:
@@ -340,6 +345,7 @@ def _dslam(el: Element, location: str) -> Device:
     return Device(
         el.name,
         el.role,
+        "Huawei MA5616",
         "Huawei Integrated Access Software MA5616 V800R017C10",
         (1, 3, 6, 1, 4, 1, 2011, 2, 169, 1),
         location,
@@ -392,6 +398,7 @@ def _generic(el: Element, kids: list[Element], location: str) -> Device:
     return Device(
         el.name,
         el.role,
+        "Cisco ASR 1000",
         "Cisco IOS XE Software, Version 17.09.04a, ASR1000 Software (X86_64_LINUX_IOSD-"
         "UNIVERSALK9-M)",
         (1, 3, 6, 1, 4, 1, 9, 1, 1861),
