@@ -215,9 +215,10 @@ class DetectionEngine:
 
     def _add_series(self, sample: Sample) -> int:
         kind, what = _METRICS[sample.metric]
-        alertname, _ = _RULES[kind]
+        alertname, severity = _RULES[kind]
         extra = {k: v for k, v in sample.labels if k not in ("alertname", "element")}
         extra["metric"] = sample.metric  # in and out series of one interface are two alerts
+        extra["severity"] = str(severity)  # a label, as in Prometheus rules, so routes can match it
         labels = (("alertname", alertname), ("element", sample.element), *sorted(extra.items()))
         interface = (
             sample.label("ifName")

@@ -97,6 +97,7 @@ def test_error_ramp_fires_once_on_the_faulty_interface_then_resolves(
         "ifIndex": A[1],
         "ifName": A[2],
         "metric": "if_in_errors_per_s",
+        "severity": "warning",
     }
     assert firing.labels[:2] == (("alertname", ERRORS_RISING), ("element", A[0]))
     assert firing.detector == DETECTOR_EWMA and firing.series == "if_in_errors_per_s"
