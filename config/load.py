@@ -193,6 +193,17 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
             seen.add(cur)
             cur = parents[cur]
 
+    if site.lab.enabled:
+        if site.lab.fault_element is not None and site.lab.fault_element not in parents:
+            issues.append(
+                ConfigIssue("lab.fault_element", f"undefined element '{site.lab.fault_element}'")
+            )
+        for i, el in enumerate(site.elements):
+            if el.host not in ("127.0.0.1", "localhost"):
+                issues.append(
+                    ConfigIssue(f"elements[{i}].address", "lab agents serve on 127.0.0.1 only")
+                )
+
     receivers = {r.name for r in site.alerts.receivers}
     seen_r: set[str] = set()
     for i, r in enumerate(site.alerts.receivers):

@@ -31,6 +31,7 @@ __all__ = [
     "Element",
     "ElementRole",
     "HttpConfig",
+    "LabConfig",
     "Receiver",
     "Route",
     "SiteConfig",
@@ -213,6 +214,16 @@ class ContingencyConfig(_Model):
     sms: SmsConfig = SmsConfig()
 
 
+class LabConfig(_Model):
+    """Serve simulated agents for this config's elements (the built-in lab network)."""
+
+    enabled: bool = False
+    speedup: Annotated[float, Field(gt=0)] = 60.0  # the lab clock runs this much faster by default
+    scenario: bool = True  # inject the demo fault
+    fault_at: Duration = 1200.0  # simulated seconds after start
+    fault_element: str | None = None  # default: the first aggregation element with an area
+
+
 class HttpConfig(_Model):
     listen: str = "127.0.0.1:8080"
 
@@ -229,6 +240,7 @@ class SiteConfig(_Model):
     alerts: AlertsConfig = AlertsConfig()
     contingency: ContingencyConfig = ContingencyConfig()
     http: HttpConfig = HttpConfig()
+    lab: LabConfig = LabConfig()
 
 
 class Customer(_Model):

@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +41,69 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def require_module(name: str) -> None:
+    """Import ``name`` or skip (fail under CI=true): a Python driver a service test needs."""
+    try:
+        __import__(name)
+    except ImportError:
+        message = f"Python module {name} is not installed (make test installs the dev extras)"
+        if IN_CI:
+            pytest.fail(message + " -- CI=true requires it")
+        pytest.skip(message)
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its binaries as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL 15 cluster on 127.0.0.1; yields its admin URL (no database part)."""
+    require_module("psycopg")
+    pg_bin = Path(require_binary("postgres", "/usr/lib/postgresql/15/bin/postgres")).parent
+    data = Path(tempfile.mkdtemp(prefix="vigil-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    port = free_tcp_port()
+    subprocess.run(
+        _as_postgres([str(pg_bin / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "vigil"]),
+        check=True, capture_output=True,
+    )
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-o", options,
+                      "-l", str(data / "log"), "-w", "start"]),
+        check=True, capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://vigil@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            _as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"]),
+            check=False, capture_output=True,
+        )
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a new database on the throwaway PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vigil.db'}"
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    from sqlalchemy import create_engine, text
+
+    name = f"vigil_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

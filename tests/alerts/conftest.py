@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import AlertsBase
 from detectors.event import Event, EventState
-from tests.conftest import free_tcp_port, require_binary
 
 T0 = 1_700_000_000.0
 
@@ -88,77 +81,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-def _as_postgres(argv: list[str]) -> list[str]:
-    """Run a PostgreSQL binary as the postgres user when we are root (it refuses root)."""
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1; yields its admin URL."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install psycopg[binary])")
-    pg_bin = Path(require_binary("postgres", "/usr/lib/postgresql/15/bin/postgres")).parent
-    data = Path(tempfile.mkdtemp(prefix="vigil-alerts-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_tcp_port()
-    subprocess.run(
-        _as_postgres(
-            [str(pg_bin / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "vigil"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [
-                str(pg_bin / "pg_ctl"),
-                "-D",
-                str(data / "db"),
-                "-o",
-                options,
-                "-l",
-                str(data / "log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg://vigil@127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            _as_postgres(
-                [str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"]
-            ),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(data, ignore_errors=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a new database on the local PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'alerts.db'}"
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    name = f"alerts_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

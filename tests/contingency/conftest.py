@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
 
 from config.models import Area, ContingencyConfig, Customer, Element, SmsConfig
 from contingency import ContingencyBase, ContingencyManager, FileSmsSink, SmsSink, Topology
 from detectors.event import Event, EventState
-from tests.conftest import free_tcp_port, require_binary
 
 T0 = 1_795_400_000.0  # 2026-11-23 10:13:20 UTC+8
 HOLD_DOWN = 300.0
@@ -96,64 +90,6 @@ def topology() -> Topology:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-def _as_postgres(argv: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run its binaries as the postgres user then."""
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1; yields its admin URL (no database)."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install psycopg[binary])")
-    pg_bin = Path(require_binary("postgres", "/usr/lib/postgresql/15/bin/postgres")).parent
-    data = Path(tempfile.mkdtemp(prefix="vigil-contingency-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_tcp_port()
-    subprocess.run(
-        _as_postgres([str(pg_bin / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U",
-                      "vigil"]),
-        check=True, capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-o", options, "-l",
-                      str(data / "log"), "-w", "start"]),
-        check=True, capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg://vigil@127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            _as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate",
-                          "stop"]),
-            check=False, capture_output=True,
-        )
-        shutil.rmtree(data, ignore_errors=True)
-
-
-_POSTGRES = pytest.param("postgresql", marks=pytest.mark.service("postgres"))
-
-
-@pytest.fixture(params=["sqlite", _POSTGRES])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a new database on a throwaway PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'vigil.db'}"
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    name = f"contingency_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

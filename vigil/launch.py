@@ -1,0 +1,97 @@
+"""Build a run from the command line's choices: the lab network or a site config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from config import ConfigError, ConfigIssue, ElementRole, SiteConfig, load_site
+from vigil.clock import Clock
+from vigil.runtime import Runtime, RuntimeOptions
+
+__all__ = ["launch", "lab_fault_element"]
+
+
+def lab_fault_element(site: SiteConfig) -> str:
+    """Where the lab's demo fault strikes: the configured element or the first area aggregation."""
+    if site.lab.fault_element:
+        return site.lab.fault_element
+    for el in site.elements:
+        if el.role is ElementRole.AGGREGATION and el.area == "yuexiu":
+            return el.name
+    for el in site.elements:
+        if el.role is ElementRole.AGGREGATION and el.area:
+            return el.name
+    raise ConfigError("lab", [ConfigIssue("lab.fault_element", "no aggregation element to fault")])
+
+
+async def launch(
+    *,
+    config: Path | None,
+    host: str,
+    port: int,
+    data_dir: Path,
+    db: str | None,
+    speedup: float | None,
+    duration: float | None,
+    fault_at: str | None,
+    lab_port: int,
+    echo: Callable[[str], None],
+) -> None:
+    """Start vigil and serve until ``duration`` passes (or forever)."""
+    from config.models import parse_duration
+
+    if config is None:
+        from vigil.lab import demo_site
+
+        site, customers = demo_site(base_port=lab_port)
+        site = site.model_copy(update={"lab": site.lab.model_copy(update={"enabled": True})})
+        source = "built-in lab network (Guangzhou demo site)"
+    else:
+        loaded = load_site(config)
+        site, customers, source = loaded.config, loaded.customers, str(config)
+
+    lab = None
+    scenario_lines: list[str] = []
+    if site.lab.enabled:
+        from vigil.lab import LabNetwork, default_scenario
+
+        clock = Clock(speedup=speedup if speedup is not None else site.lab.speedup)
+        start = clock.now()
+        faults = []
+        if site.lab.scenario:
+            at = parse_duration(fault_at) if fault_at is not None else site.lab.fault_at
+            faults = default_scenario(start, fault_at=at, element=lab_fault_element(site))
+            scenario_lines = faults.describe()
+        lab = LabNetwork(site, clock.now, faults)
+    else:
+        clock = Clock(speedup=speedup if speedup is not None else 1.0)
+
+    url = f"http://{host}:{port}"
+    banner = [
+        f"[bold]vigil[/] — {source}",
+        f"  {len(site.areas)} areas, {len(site.elements)} elements, {len(customers)} customers",
+    ]
+    if clock.speedup != 1:
+        banner.append(
+            f"  [yellow]simulated clock: {clock.speedup:g}× real time[/] "
+            f"(1 simulated minute = {60 / clock.speedup:g} s)"
+        )
+    if lab is not None:
+        first = site.elements[0]
+        banner.append(f"  lab agents: udp://127.0.0.1:{first.port}.. (SNMP v2c, community 'public')")
+    for line in scenario_lines:
+        mins = line.split(":", 1)[0]
+        banner.append(f"  scenario {mins}:{line.split(':', 1)[1]}")
+    banner += [
+        f"  hotline agent page:  {url}/agent",
+        f"  API:                 {url}/api/v1/incidents  (docs {url}/api/docs)",
+        f"  Prometheus metrics:  {url}/metrics",
+        f"  data:                {data_dir.resolve()}",
+    ]
+    options = RuntimeOptions(
+        http_host=host, http_port=port, data_dir=data_dir, db_url=db, speedup=clock.speedup,
+        duration=duration, banner=banner, echo=echo,
+    )
+    runtime = Runtime(site, customers, options, clock=clock, lab=lab)
+    await runtime.run()

@@ -1,0 +1,277 @@
+"""Wiring: build every room from the site config and run them on one asyncio loop.
+
+collectors.Poller -> samples queue -> detectors.DetectionEngine -> events
+    -> alerts.AlertPipeline (NOC channels) and contingency.ContingencyManager (customers).
+APScheduler drives polls (per element interval), alert delivery and SMS ticks; uvicorn
+serves the web app in the same loop. Every interval is simulated time divided by the
+clock's speedup, so agents, pollers, detectors and hold-downs follow one clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry, Gauge
+
+from alerts import AlertPipeline
+from alerts.store import AlertsBase
+from collectors import Poller, SnmpClient, SnmpMetricsExporter, Target
+from collectors.sample import Sample
+from config import Customer, SiteConfig, resolve_secret
+from contingency import ContingencyManager, Topology, sink_from_config
+from contingency.store import ContingencyBase
+from detectors import DetectionEngine, Event
+from vigil.clock import Clock
+from vigil.db import create_database
+from vigil.web import create_app
+
+__all__ = ["Runtime", "RuntimeOptions", "targets_for"]
+
+log = logging.getLogger("vigil")
+
+
+@dataclass
+class RuntimeOptions:
+    """How to run: where to listen, where to keep data, how fast the clock runs."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    data_dir: Path = Path("vigil-data")
+    db_url: str | None = None
+    speedup: float = 1.0
+    duration: float | None = None
+    external_url: str | None = None
+    banner: Sequence[str] = field(default_factory=list)
+    echo: Callable[[str], None] = print
+
+
+def targets_for(site: SiteConfig) -> list[Target]:
+    """One SNMP target per element, with defaults and resolved secrets."""
+    d = site.snmp.defaults
+    targets = []
+    for el in site.elements:
+        cred = site.snmp.credentials[el.credential]
+        if cred.version == "3":
+            raise NotImplementedError("SNMPv3 polling arrives with issue 3; use v1/v2c credentials")
+        community = resolve_secret(cred.community, cred.community_env, cred.community_file)
+        targets.append(
+            Target(
+                element=el.name,
+                host=el.host,
+                port=el.port,
+                community=community.get_secret_value() if community else "public",
+                version=cred.version,
+                timeout=el.timeout if el.timeout is not None else d.timeout,
+                retries=el.retries if el.retries is not None else d.retries,
+                max_repetitions=el.max_repetitions or d.max_repetitions,
+            )
+        )
+    return targets
+
+
+class Runtime:
+    """The whole service for one site."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        customers: Sequence[Customer],
+        options: RuntimeOptions,
+        *,
+        clock: Clock | None = None,
+        lab: Any | None = None,
+    ) -> None:
+        self.site = site
+        self.options = options
+        self.clock = clock or Clock(speedup=options.speedup)
+        self.lab = lab
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        db_url = options.db_url or f"sqlite:///{(options.data_dir / 'vigil.db').resolve()}"
+        self.engine, self.sessions = create_database(db_url, [AlertsBase, ContingencyBase])
+        self.registry = CollectorRegistry()
+        self.started_wall = time.monotonic()
+        self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
+
+        now = self.clock.now
+        self.targets = targets_for(site)
+        self.client = SnmpClient()
+        self.exporter = SnmpMetricsExporter()
+        self.poller = Poller(
+            self.client,
+            self.targets,
+            areas={el.name: el.area for el in site.elements},
+            exporter=self.exporter,
+            registry=self.registry,
+            on_samples=self._on_samples,
+            clock=now,
+        )
+        self.detector = DetectionEngine.from_config(site.detectors)
+        external = options.external_url or f"http://{options.http_host}:{options.http_port}"
+        self.alerts = AlertPipeline(
+            self.sessions, site.alerts, clock=now, external_url=external, registry=self.registry
+        )
+        sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now)
+        self.topology = Topology(site.elements, site.areas, customers)
+        self.contingency = ContingencyManager(
+            self.sessions, self.topology, site.contingency, sink, clock=now, registry=self.registry
+        )
+        self._events_total = Gauge(
+            "vigil_detector_series", "Series tracked by the detectors", registry=self.registry
+        )
+        self.app = create_app(
+            registry=self.registry,
+            render_device_metrics=self.exporter.render,
+            alerts=self.alerts,
+            contingency=self.contingency,
+            status=self.status,
+        )
+        self.scheduler: AsyncIOScheduler | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    # -- data path ------------------------------------------------------------------------
+    def _on_samples(self, samples: list[Sample]) -> None:
+        try:
+            self.queue.put_nowait(samples)
+        except asyncio.QueueFull:
+            log.error("sample queue full: dropping %d samples", len(samples))
+
+    async def _process(self) -> None:
+        while True:
+            samples = await self.queue.get()
+            try:
+                events = self.detector.update(samples)
+                self._events_total.set(self.detector.series_count)
+                if events:
+                    await self.handle_events(events)
+            except Exception:  # one bad batch must not stop the data path
+                log.exception("processing %d samples failed", len(samples))
+
+    async def handle_events(self, events: Sequence[Event]) -> None:
+        """Hand state changes to both consumers; one failing never stops the other."""
+        for event in events:
+            log.info(
+                "event %s %s on %s %s: %s", event.state, event.name, event.element,
+                event.label("ifName"), event.summary,
+            )
+        try:
+            await self.alerts.ingest(events)
+        except Exception:
+            log.exception("alert pipeline failed on %d events", len(events))
+        try:
+            self.contingency.handle(events)
+        except Exception:
+            log.exception("contingency failed on %d events", len(events))
+
+    async def _poll_job(self, element: str) -> None:
+        """A scheduled poll, tracked so that shutdown lets it finish instead of cancelling it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            await self.poller.poll(element)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _deliver(self) -> None:
+        try:
+            await self.alerts.flush()
+        except Exception:
+            log.exception("alert delivery failed")
+        try:
+            self.contingency.tick()
+        except Exception:
+            log.exception("contingency tick failed")
+
+    def status(self) -> dict[str, Any]:
+        """What /healthz and the agent page show about the run."""
+        return {
+            "site": self.site.site,
+            "sim_time": self.clock.now(),
+            "speedup": self.clock.speedup,
+            "elements": len(self.targets),
+            "series": self.detector.series_count,
+            "open_incidents": sum(1 for i in self.contingency.list_incidents() if i.get("status") == "open"),
+            "uptime_s": round(time.monotonic() - self.started_wall, 1),
+            "lab": self.lab is not None,
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _schedule(self) -> AsyncIOScheduler:
+        sched = AsyncIOScheduler()
+        d = self.site.snmp.defaults
+        speedup = self.clock.speedup
+        for i, el in enumerate(self.site.elements):
+            interval = (el.interval or d.interval) / speedup
+            # spread first polls over the interval so elements do not poll in lock-step
+            offset = interval * (i / max(1, len(self.site.elements)))
+            sched.add_job(
+                self._poll_job, "interval", args=[el.name], seconds=interval, id=f"poll:{el.name}",
+                max_instances=1, coalesce=True, misfire_grace_time=None,
+                next_run_time=_in(offset + 0.2),
+            )
+        sched.add_job(self._deliver, "interval", seconds=0.5, id="deliver", max_instances=1, coalesce=True)
+        return sched
+
+    async def run(self) -> None:
+        """Start everything, serve until the duration passes or a signal arrives, stop cleanly."""
+        if self.lab is not None:
+            await self.lab.start()
+        processor = asyncio.create_task(self._process(), name="vigil-process")
+        self.scheduler = self._schedule()
+        self.scheduler.start()
+        config = uvicorn.Config(
+            self.app, host=self.options.http_host, port=self.options.http_port,
+            log_level="warning", lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        server_task = asyncio.create_task(server.serve(), name="vigil-http")
+        for line in self.options.banner:
+            self.options.echo(line)
+        try:
+            if self.options.duration is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(asyncio.wait({server_task}, return_when=asyncio.FIRST_COMPLETED)),
+                        timeout=self.options.duration,
+                    )
+            else:
+                await server_task
+        finally:
+            await self.shutdown(server, server_task, processor)
+
+    async def shutdown(self, server: uvicorn.Server, server_task: asyncio.Task, processor: asyncio.Task) -> None:
+        if self.scheduler is not None:
+            self.scheduler.pause()
+            if self._inflight:  # polls under way finish (bounded by their SNMP timeouts)
+                await asyncio.wait(set(self._inflight), timeout=10)
+            self.scheduler.shutdown(wait=False)
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server_task, timeout=5)
+        processor.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await processor
+        with contextlib.suppress(Exception):
+            await self._deliver()
+        if self.lab is not None:
+            with contextlib.suppress(Exception):
+                await self.lab.stop()
+        self.client.close()
+        self.engine.dispose()
+
+
+def _in(seconds: float):  # noqa: ANN202 - datetime
+    from datetime import datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(seconds=seconds)
