@@ -227,6 +227,14 @@ class LabConfig(_Model):
 class HttpConfig(_Model):
     listen: str = "127.0.0.1:8080"
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
 
 class SiteConfig(_Model):
     """The whole site: inventory, topology, customers, SNMP, detection, alerting, contingency."""

@@ -92,7 +92,7 @@ def poll(
 @app.command()
 def run(
     config: Annotated[Path | None, typer.Option(help="YAML site config (default: the built-in lab network)")] = None,
-    http: Annotated[str, typer.Option(help="HOST:PORT of the web app")] = "127.0.0.1:8080",
+    http: Annotated[str | None, typer.Option(help="HOST:PORT of the web app [default: 127.0.0.1:8080]")] = None,
     data_dir: Annotated[Path, typer.Option(help="where the database and SMS outbox live")] = Path("vigil-data"),
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data dir)")] = None,
     speedup: Annotated[float | None, typer.Option(help="simulated time runs N times faster (lab default 60)")] = None,
@@ -110,14 +110,15 @@ def run(
         stream=sys.stderr,
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    host, port = _host_port(http, "--http")
+    host, port = _host_port(http, "--http") if http is not None else (None, None)
     if speedup is not None and speedup <= 0:
         raise typer.BadParameter("--speedup must be > 0")
     try:
         asyncio.run(
             launch(
                 config=config, host=host, port=port, data_dir=data_dir, db=db, speedup=speedup,
-                duration=duration, fault_at=fault_at, lab_port=lab_port, echo=console.print,
+                duration=duration, fault_at=fault_at, lab_port=lab_port,
+                echo=lambda line: console.print(line, soft_wrap=True, highlight=False),
             )
         )
     except ConfigError as err:

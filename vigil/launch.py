@@ -28,8 +28,8 @@ def lab_fault_element(site: SiteConfig) -> str:
 async def launch(
     *,
     config: Path | None,
-    host: str,
-    port: int,
+    host: str | None,
+    port: int | None,
     data_dir: Path,
     db: str | None,
     speedup: float | None,
@@ -51,6 +51,9 @@ async def launch(
         loaded = load_site(config)
         site, customers, source = loaded.config, loaded.customers, str(config)
 
+    if host is None or port is None:
+        host, _, p = site.http.listen.rpartition(":")
+        port = int(p)
     lab = None
     scenario_lines: list[str] = []
     if site.lab.enabled:
