@@ -642,7 +642,7 @@ class ContingencyManager:
                 "id": m.id, "channel": "sms", "recipient": m.phone, "account": m.account,
                 "kind": m.kind, "language": m.language, "text": m.text, "status": m.status,
                 "segments": m.segments, "attempts": m.attempts, "error": m.error,
-                "incident_id": m.incident_id, "incident_key": key,
+                "incident": key, "incident_id": m.incident_id, "incident_key": key,
                 "queued_at": _iso(m.queued_at), "sent_at": _iso(m.sent_at),
             } for m, key in session.execute(query)]
 

@@ -1,0 +1,193 @@
+"""The whole story, end to end: `vigil run` on the lab network at high speed.
+
+SNMP over real UDP -> rates -> detector -> incident -> one ticket, a banner for the right area,
+one SMS per affected customer (none for others), caller lookup -> the fault clears -> everything
+resolves and "restored" goes to those who were told of the outage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import free_tcp_port
+from vigil.lab import demo_site
+
+SPEEDUP = 120
+FAULT_ELEMENT = "agg-yuexiu-01"
+FAULT_AREA = "yuexiu"
+
+
+def free_udp_range(count: int) -> int:
+    """A base port with ``count`` consecutive free UDP ports on 127.0.0.1."""
+    for base in range(21000, 60000, 37):
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+def vigil_command() -> list[str]:
+    script = Path(sys.executable).parent / "vigil"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vigil.cli"]
+
+
+@dataclass
+class Run:
+    url: str
+    data_dir: Path
+    lab_port: int
+    proc: subprocess.Popen[str]
+    started: float
+
+    def get(self, path: str) -> Any:
+        r = httpx.get(self.url + path, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"vigil exited ({self.proc.returncode}) while waiting for {what}")
+            try:
+                value = check()
+            except httpx.HTTPError:
+                value = None
+            if value:
+                return value
+            time.sleep(0.25)
+        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    data_dir = tmp_path_factory.mktemp("vigil-e2e")
+    port, lab_port = free_tcp_port(), free_udp_range(10)
+    log = (data_dir / "vigil.log").open("w")
+    proc = subprocess.Popen(
+        [*vigil_command(), "run", "--http", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
+         "--speedup", str(SPEEDUP), "--fault-at", "20m", "--lab-port", str(lab_port), "--duration", "240"],
+        stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    r = Run(f"http://127.0.0.1:{port}", data_dir, lab_port, proc, time.monotonic())
+    try:
+        r.wait_for("the web app", lambda: r.get("/healthz")["status"] == "ok", 30)
+        yield r
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def affected_and_others() -> tuple[set[str], set[str]]:
+    _site, customers = demo_site()
+    affected = {c.phone for c in customers if c.area == FAULT_AREA}
+    return affected, {c.phone for c in customers} - affected
+
+
+def sms_lines(run: Run) -> list[dict[str, Any]]:
+    path = run.data_dir / "sms-outbox.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def test_startup_banner_and_metrics(run: Run) -> None:
+    run.wait_for("a poll of every element", lambda: run.get("/healthz")["series"] > 0, 20)
+    body = httpx.get(run.url + "/metrics", timeout=10).text
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    # snmp_exporter's exact names: the bare counter name, no _total
+    assert "# TYPE ifHCInOctets counter" in body and "ifHCInOctets_total" not in body
+    octets = [s for s in families["ifHCInOctets"].samples if s.labels["element"] == FAULT_ELEMENT]
+    assert octets and {"ifIndex", "ifName", "ifDescr", "ifAlias", "element", "area"} <= set(octets[0].labels)
+    assert octets[0].labels["area"] == FAULT_AREA
+    polls = [s for s in families["vigil_polls"].samples if s.name == "vigil_polls_total"]
+    assert {s.labels["element"] for s in polls if s.labels["result"] == "ok"} >= {FAULT_ELEMENT, "cr-gz-01"}
+    log = (run.data_dir / "vigil.log").read_text(encoding="utf-8")
+    assert "/agent" in log and "120× real time" in log
+
+
+def test_fault_opens_one_incident_ticket_banner_and_sms(run: Run) -> None:
+    incidents = run.wait_for(
+        "the incident", lambda: [i for i in run.get("/api/v1/incidents") if i["status"] == "open"], 60
+    )
+    opened_wall = time.monotonic() - run.started
+    assert [i["element"] for i in incidents] == [FAULT_ELEMENT]
+    tickets = run.get("/api/v1/tickets")
+    assert len(tickets) == 1 and tickets[0]["status"] == "open"
+
+    banners = run.get("/api/v1/banners")
+    assert {b["area_id"] for b in banners} == {FAULT_AREA}
+    assert "越秀" in banners[0]["text_zh"] and "Yuexiu" in banners[0]["text_en"]
+
+    affected, others = affected_and_others()
+    sent = run.wait_for(
+        "every outage SMS through the sink", lambda: len(sms_lines(run)) >= len(affected) and sms_lines(run), 30
+    )
+    phones = [m["to"] for m in sent]
+    assert len(phones) == len(set(phones)), "somebody got two outage messages"
+    assert set(phones) == affected and not set(phones) & others
+    api_sms = run.get("/api/v1/notifications?channel=sms")
+    assert {n["recipient"] for n in api_sms if n["kind"] == "outage" and n["status"] == "sent"} == affected
+    assert {n["incident"] for n in api_sms} == {FAULT_ELEMENT}
+
+    # the agent's caller lookup
+    phone = sorted(affected)[0]
+    impact = run.get(f"/api/v1/callers/{phone}/impact")
+    assert impact["affected"] is True and impact["incidents"][0]["key"] == FAULT_ELEMENT
+    assert impact["script"] and tickets[0]["number"] in impact["script"]
+    unaffected = run.get(f"/api/v1/callers/{sorted(others)[0]}/impact")
+    assert unaffected["affected"] is False and unaffected["script"] is None
+    assert httpx.get(run.url + "/api/v1/callers/not-a-phone/impact").status_code == 422
+    print(f"incident open {opened_wall:.1f}s after start at x{SPEEDUP}")
+
+
+def test_recovery_resolves_everything(run: Run) -> None:
+    incidents = run.wait_for(
+        "the incident to resolve",
+        lambda: [i for i in run.get("/api/v1/incidents") if i["status"] == "resolved"],
+        90,
+    )
+    assert len(incidents) == 1 and not [i for i in run.get("/api/v1/incidents") if i["status"] == "open"]
+    (ticket,) = run.get("/api/v1/tickets")
+    assert ticket["status"] == "closed" and ticket["closed_at"]
+    assert len(ticket["timeline"]) >= 3
+    assert run.get("/api/v1/banners") == []
+    affected, _ = affected_and_others()
+    run.wait_for("restored SMS through the sink", lambda: len(sms_lines(run)) >= 2 * len(affected), 30)
+    per_phone: dict[str, int] = {}
+    for m in sms_lines(run):
+        per_phone[m["to"]] = per_phone.get(m["to"], 0) + 1
+    assert set(per_phone) == affected and set(per_phone.values()) == {2}  # outage, then restored
+    api_sms = run.get("/api/v1/notifications?channel=sms")
+    restored = {n["recipient"] for n in api_sms if n["kind"] == "restored" and n["status"] == "sent"}
+    assert restored == affected
+    alerts = run.get("/api/v1/alerts")
+    assert alerts and all(a["status"] == "resolved" for a in alerts)
+    assert run.get(f"/api/v1/callers/{sorted(affected)[0]}/impact")["affected"] is False
