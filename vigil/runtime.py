@@ -204,6 +204,11 @@ class Runtime:
             "open_incidents": sum(1 for i in self.contingency.list_incidents() if i.get("status") == "open"),
             "uptime_s": round(time.monotonic() - self.started_wall, 1),
             "lab": self.lab is not None,
+            "scenario": [
+                {"element": f.element, "ifIndex": f.if_index, "kind": str(f.kind), "start": f.start, "end": f.end,
+                 "note": f.note}
+                for f in (getattr(self.lab, "scenario", None) or [])
+            ],
         }
 
     # -- lifecycle ------------------------------------------------------------------------

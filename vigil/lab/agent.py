@@ -221,6 +221,11 @@ class LabNetwork:
         """Varbinds answered since start."""
         return self._instrum.varbinds if self._instrum else 0
 
+    @property
+    def scenario(self) -> list[Fault]:
+        """The scheduled faults, in start order."""
+        return sorted(self._scenario, key=lambda f: f.start)
+
     def describe(self) -> list[str]:
         """Banner lines: one per agent, then the scenario's timeline when it has one."""
         lines = []
