@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Install the real services vigil's tests talk to (Debian 12). Idempotent; needs root (or sudo).
 # Starting and stopping them is the tests' job: this script only installs.
+#   snmpd, snmp            Net-SNMP agent and tools (snmpbulkwalk, snmptrap) — collectors' tests
+#   postgresql             PostgreSQL 15 — the database tests run on SQLite and PostgreSQL
+#   prometheus             Prometheus 2.42 — scrapes vigil's /metrics in the end-to-end test
+#   chromium               headless browser for the hotline agent page (driven by Playwright)
+#   fonts-wqy-microhei     CJK glyphs, so the page's Chinese renders in screenshots
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PACKAGES=(snmpd snmp)
+PACKAGES=(snmpd snmp postgresql prometheus chromium fonts-wqy-microhei)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -16,8 +21,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-services: installing ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "install-services: all of ${PACKAGES[*]} already installed"
 fi
-# Debian's snmpd package may start a system agent on :161; tests use their own on high ports.

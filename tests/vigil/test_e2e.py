@@ -23,10 +23,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_tcp_port
+from tests.conftest import free_tcp_port, require_binary, require_module
 from vigil.lab import demo_site
 
 SPEEDUP = 120
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
 FAULT_ELEMENT = "agg-yuexiu-01"
 FAULT_AREA = "yuexiu"
 
@@ -166,6 +170,38 @@ def test_fault_opens_one_incident_ticket_banner_and_sms(run: Run) -> None:
     assert unaffected["affected"] is False and unaffected["script"] is None
     assert httpx.get(run.url + "/api/v1/callers/not-a-phone/impact").status_code == 422
     print(f"incident open {opened_wall:.1f}s after start at x{SPEEDUP}")
+
+
+def test_agent_page_shows_banner_and_looks_up_callers(run: Run) -> None:
+    """A hotline agent's view, in a real headless Chromium: banner of the area, caller lookup."""
+    chromium = require_binary("chromium", "/usr/bin/chromium")
+    require_module("playwright")
+    from playwright.sync_api import sync_playwright
+
+    affected, others = affected_and_others()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(run.url + "/agent")
+            banner = page.locator(f'.banner[data-area="{FAULT_AREA}"]')
+            banner.wait_for(timeout=10_000)
+            assert "越秀" in banner.inner_text()
+            assert page.locator(".banner").count() == 1
+            page.fill("#phone", sorted(affected)[0])
+            page.click("button[type=submit]")
+            page.locator("#script").wait_for(timeout=10_000)
+            assert "Affected" in page.inner_text("#verdict")
+            assert FAULT_ELEMENT in page.inner_text("#script") or "越秀" in page.inner_text("#script")
+            page.screenshot(path=str(run.data_dir / "agent-affected.png"), full_page=True)
+            page.fill("#phone", sorted(others)[0])
+            page.click("button[type=submit]")
+            page.wait_for_function("document.querySelector('#verdict')?.textContent.includes('Not affected')")
+            page.fill("#phone", "12")
+            page.click("button[type=submit]")
+            page.locator("#result .err").wait_for(timeout=10_000)
+        finally:
+            browser.close()
 
 
 def test_recovery_resolves_everything(run: Run) -> None:
