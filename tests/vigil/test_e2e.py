@@ -137,6 +137,42 @@ def test_startup_banner_and_metrics(run: Run) -> None:
     assert "/agent" in log and "120× real time" in log
 
 
+def test_prometheus_scrapes_metrics_and_rate_works(run: Run, tmp_path: Path) -> None:
+    """A real Prometheus scrapes /metrics; PromQL's rate() works on the snmp_exporter-named counters."""
+    prometheus = require_binary("prometheus")
+    port = free_tcp_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: vigil\n"
+        f"    static_configs: [{{targets: ['{run.url.removeprefix('http://')}']}}]\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    api = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        def query(q: str) -> list[dict[str, Any]]:
+            body = httpx.get(f"{api}/query", params={"query": q}, timeout=5).json()
+            return body["data"]["result"] if body.get("status") == "success" else []
+
+        up = run.wait_for("Prometheus to scrape vigil", lambda: query('up{job="vigil"} == 1'), 30)
+        assert up
+        rates = run.wait_for(
+            "rate(ifHCInOctets)",
+            lambda: query(f'rate(ifHCInOctets{{element="{FAULT_ELEMENT}"}}[5s]) > 0'),
+            30,
+        )
+        assert {"ifName", "ifAlias", "ifDescr", "ifIndex", "area"} <= set(rates[0]["metric"])
+        assert query("vigil_polls_total") and query("ifOperStatus") and query("sysUpTime")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_fault_opens_one_incident_ticket_banner_and_sms(run: Run) -> None:
     incidents = run.wait_for(
         "the incident", lambda: [i for i in run.get("/api/v1/incidents") if i["status"] == "open"], 60
