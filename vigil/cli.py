@@ -63,6 +63,8 @@ def poll(
     m = _ADDR.match(address)
     if not m:
         raise typer.BadParameter(f"address must be udp://HOST:PORT, got {address!r}")
+    if interval <= 0 or timeout <= 0:
+        raise typer.BadParameter("--interval and --timeout must be > 0")
     if version not in ("1", "2c"):
         raise typer.BadParameter("version must be 1 or 2c (v3 comes with site configs)")
     try:
