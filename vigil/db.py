@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 __all__ = ["create_database", "default_url"]
 
@@ -24,13 +24,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connec
     cur.close()
 
 
-def create_database(
-    url: str, bases: list[type[DeclarativeBase]]
-) -> tuple[Engine, sessionmaker]:
-    """Engine + session factory for ``url``; creates the tables of every ``bases`` metadata."""
+def create_database(url: str) -> tuple[Engine, sessionmaker]:
+    """Engine + session factory for ``url``, its schema migrated to the current head (Alembic)."""
+    from vigil.migrate import upgrade
+
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    for base in bases:
-        base.metadata.create_all(engine)
+    upgrade(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)

@@ -24,12 +24,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerts import AlertPipeline
-from alerts.store import AlertsBase
 from collectors import Poller, SnmpClient, SnmpMetricsExporter, Target
 from collectors.sample import Sample
 from config import Customer, SiteConfig, resolve_secret
 from contingency import ContingencyManager, Topology, sink_from_config
-from contingency.store import ContingencyBase
 from detectors import DetectionEngine, Event
 from vigil.clock import Clock
 from vigil.db import create_database
@@ -97,7 +95,7 @@ class Runtime:
         self.lab = lab
         options.data_dir.mkdir(parents=True, exist_ok=True)
         db_url = options.db_url or f"sqlite:///{(options.data_dir / 'vigil.db').resolve()}"
-        self.engine, self.sessions = create_database(db_url, [AlertsBase, ContingencyBase])
+        self.engine, self.sessions = create_database(db_url)
         self.registry = CollectorRegistry()
         self.started_wall = time.monotonic()
         self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
