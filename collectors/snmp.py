@@ -1,4 +1,4 @@
-"""Asynchronous SNMP v1/v2c client: GET and multi-column table walks over one shared engine.
+"""Asynchronous SNMP v1/v2c/v3 client: GET and multi-column table walks over shared engines.
 
 The only module of vigil that imports pysnmp. pysnmp reports most failures as *values*
 (``errorIndication``, ``errorStatus``); this module turns them into typed exceptions::
@@ -12,6 +12,18 @@ The only module of vigil that imports pysnmp. pysnmp reports most failures as *v
 A v2c agent silently drops a request with a wrong community, so a wrong community shows up
 as :class:`SnmpTimeout`, not :class:`SnmpAuthError`.
 
+SNMPv3 (USM): a wrong auth key or an unknown user is reported by the agent (usmStatsWrongDigests,
+usmStatsUnknownUserNames) and raises :class:`SnmpAuthError` after one round trip. A wrong priv
+key is silently dropped by the agent (it cannot decrypt the PDU); after such a timeout the client
+probes the agent once at authNoPriv, and if it answers, raises :class:`SnmpAuthError` ("wrong
+priv key") instead of :class:`SnmpTimeout`. A notInTimeWindow (the agent rebooted: engine boots
+went up, or its time jumped) is re-synchronised by pysnmp's discovery and the request is retried
+once more here, so a reboot is never reported as the element being down.
+
+One pysnmp engine serves every v1/v2c target and every v3 user; a v3 user *name* that appears
+in two credentials with different keys gets a second engine, since pysnmp keys its USM table by
+user name (and the cloned, engine-localised rows would otherwise keep the first keys).
+
 Values are converted to plain Python: integers of every kind (Integer, Counter32/64, Gauge32,
 TimeTicks) -> ``int``; OctetString -> ``str`` when it is printable text (UTF-8, invalid bytes
 replaced), else ``bytes`` (MAC addresses and other binary strings); IpAddress and OBJECT
@@ -21,12 +33,14 @@ IDENTIFIER -> dotted ``str``; noSuchObject / noSuchInstance / endOfMibView -> ``
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
+from pysnmp.entity import config as _usm
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -35,6 +49,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     ObjectType,
     SnmpEngine,
     UdpTransportTarget,
+    UsmUserData,
     bulk_cmd,
     get_cmd,
     next_cmd,
@@ -42,6 +57,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto import errind, rfc1902, rfc1905
 
 __all__ = [
+    "AUTH_PROTOCOLS",
+    "PRIV_PROTOCOLS",
     "SnmpAuthError",
     "SnmpClient",
     "SnmpDecodeError",
@@ -53,7 +70,30 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_VERSIONS = {"1": 0, "2c": 1}  # SNMP version -> pysnmp mpModel
+_VERSIONS = {"1": 0, "2c": 1, "3": 3}  # SNMP version -> pysnmp mpModel
+# USM protocol names (config's vocabulary) -> pysnmp protocol identifiers.
+AUTH_PROTOCOLS: Mapping[str, tuple[int, ...]] = {
+    "none": tuple(_usm.USM_AUTH_NONE),
+    "md5": tuple(_usm.USM_AUTH_HMAC96_MD5),
+    "sha": tuple(_usm.USM_AUTH_HMAC96_SHA),
+    "sha224": tuple(_usm.USM_AUTH_HMAC128_SHA224),
+    "sha256": tuple(_usm.USM_AUTH_HMAC192_SHA256),
+    "sha384": tuple(_usm.USM_AUTH_HMAC256_SHA384),
+    "sha512": tuple(_usm.USM_AUTH_HMAC384_SHA512),
+}
+# "aes192"/"aes256" extend a short key as draft-blumenthal-aes-usm-04 says (Net-SNMP's AES-192/256);
+# "aes192c"/"aes256c" use the Reeder 3DES-style extension that Cisco and others ship.
+PRIV_PROTOCOLS: Mapping[str, tuple[int, ...]] = {
+    "none": tuple(_usm.USM_PRIV_NONE),
+    "des": tuple(_usm.USM_PRIV_CBC56_DES),
+    "aes": tuple(_usm.USM_PRIV_CFB128_AES),
+    "aes192": tuple(_usm.USM_PRIV_CFB192_AES_BLUMENTHAL),
+    "aes256": tuple(_usm.USM_PRIV_CFB256_AES_BLUMENTHAL),
+    "aes192c": tuple(_usm.USM_PRIV_CFB192_AES),
+    "aes256c": tuple(_usm.USM_PRIV_CFB256_AES),
+}
+_MIN_KEY_LENGTH = 8  # RFC 3414 11.2: pass phrases shorter than 8 octets are refused by agents
+_SNMP_ENGINE_ID = (1, 3, 6, 1, 6, 3, 10, 2, 1, 1, 0)  # snmpEngineID.0, readable in any view
 _NO_SUCH_NAME = 2  # SNMPv1 errorStatus for "no such name" (also the v1 end of a GETNEXT walk)
 _AUTH_INDICATIONS = (
     errind.UnknownCommunityName,
@@ -66,7 +106,8 @@ _AUTH_INDICATIONS = (
     errind.UnsupportedSecurityLevel,
     errind.UnsupportedAuthProtocol,
     errind.UnsupportedPrivProtocol,
-    errind.NotInTimeWindow,
+    errind.NotInTimeWindow,  # only after the re-synchronisation retry failed too
+    errind.UnknownEngineID,
     errind.DecryptionError,
     errind.EncryptionError,
     errind.NoEncryption,
@@ -82,27 +123,71 @@ Oid = tuple[int, ...]
 
 @dataclass(frozen=True)
 class Target:
-    """Where and how to poll one network element."""
+    """Where and how to poll one network element.
+
+    v1/v2c use ``community``; v3 uses ``user`` with ``auth_protocol``/``auth_key`` and
+    ``priv_protocol``/``priv_key`` (names as in :data:`AUTH_PROTOCOLS`, :data:`PRIV_PROTOCOLS`)
+    and the SNMPv3 ``context`` name. Secrets never appear in ``repr``.
+    """
 
     element: str
     host: str
     port: int
-    community: str = "public"
-    version: str = "2c"  # "1" or "2c" for now
+    community: str = field(default="public", repr=False)
+    version: str = "2c"  # "1", "2c" or "3"
     timeout: float = 2.0
     retries: int = 1
     max_repetitions: int = 25
+    user: str | None = None
+    auth_protocol: str = "none"
+    auth_key: str | None = field(default=None, repr=False)
+    priv_protocol: str = "none"
+    priv_key: str | None = field(default=None, repr=False)
+    context: str = ""
 
     def __post_init__(self) -> None:
         if self.version not in _VERSIONS:
-            raise ValueError(f"SNMP version {self.version!r} is not supported (use '1' or '2c')")
+            raise ValueError(f"SNMP version {self.version!r} is not supported (use '1', '2c' or '3')")
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} out of range")
         if self.timeout <= 0 or self.retries < 0 or self.max_repetitions < 1:
             raise ValueError("timeout must be > 0, retries >= 0 and max_repetitions >= 1")
+        if self.version == "3":
+            _check_usm(self.user, self.auth_protocol, self.auth_key, self.priv_protocol, self.priv_key)
 
-    def __repr__(self) -> str:  # never print the community
-        return f"Target({self.element!r}, udp://{self.host}:{self.port}, v{self.version})"
+    @property
+    def security_level(self) -> str:
+        """``noAuthNoPriv``, ``authNoPriv`` or ``authPriv`` (v3); ``community`` for v1/v2c."""
+        if self.version != "3":
+            return "community"
+        if self.priv_protocol != "none":
+            return "authPriv"
+        return "authNoPriv" if self.auth_protocol != "none" else "noAuthNoPriv"
+
+    def __repr__(self) -> str:  # never print the community or keys
+        usm = f" user={self.user!r} {self.security_level}" if self.version == "3" else ""
+        return f"Target({self.element!r}, udp://{self.host}:{self.port}, v{self.version}{usm})"
+
+
+def _check_usm(
+    user: str | None, auth_protocol: str, auth_key: str | None, priv_protocol: str, priv_key: str | None
+) -> None:
+    """Raise ValueError unless the USM settings are complete and consistent (secrets not shown)."""
+    if not user:
+        raise ValueError("SNMP v3 needs a user")
+    if auth_protocol not in AUTH_PROTOCOLS:
+        raise ValueError(f"unknown auth_protocol {auth_protocol!r} (use {', '.join(AUTH_PROTOCOLS)})")
+    if priv_protocol not in PRIV_PROTOCOLS:
+        raise ValueError(f"unknown priv_protocol {priv_protocol!r} (use {', '.join(PRIV_PROTOCOLS)})")
+    if (auth_protocol != "none") != (auth_key is not None):
+        raise ValueError(f"user {user!r}: auth_protocol and auth_key go together")
+    if (priv_protocol != "none") != (priv_key is not None):
+        raise ValueError(f"user {user!r}: priv_protocol and priv_key go together")
+    if priv_protocol != "none" and auth_protocol == "none":
+        raise ValueError(f"user {user!r}: privacy needs authentication (authPriv)")
+    for name, key in (("auth_key", auth_key), ("priv_key", priv_key)):
+        if key is not None and len(key) < _MIN_KEY_LENGTH:
+            raise ValueError(f"user {user!r}: {name} must be at least {_MIN_KEY_LENGTH} characters")
 
 
 class SnmpError(Exception):
@@ -168,13 +253,42 @@ def _indication_error(indication: object, target: Target) -> SnmpError:
     return SnmpError(message, target)
 
 
+def _forget_peer(engine: SnmpEngine, address: object) -> bool:
+    """Drop pysnmp's cached engine ID and time line for the agent at ``address``.
+
+    pysnmp 7 caches a peer's engine ID per transport address for 300 s and does not refresh it
+    when the agent answers with another one (after a reboot that lost its engine ID), so every
+    request times out until expiry. There is no public API to drop the entry: this reaches
+    into the v3 message processing model and USM, and degrades to a no-op if they change.
+    """
+    mp = engine.message_processing_subsystems.get(3)
+    cache = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCache", None)
+    expiry = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCacheExpQueue", None)
+    usm = engine.security_models.get(3)
+    timeline = getattr(usm, "_SnmpUSMSecurityModel__timeline", None)
+    if not isinstance(cache, dict) or not isinstance(expiry, dict):
+        return False
+    wanted = tuple(address)[:2]  # type: ignore[arg-type]
+    keys = [key for key in cache if tuple(key[1])[:2] == wanted]
+    for key in keys:
+        peer = cache.pop(key)
+        if isinstance(timeline, dict):
+            timeline.pop(peer.get("securityEngineId"), None)
+        for queued in expiry.values():  # its expiry would otherwise `del` a missing key
+            while key in queued:
+                queued.remove(key)
+    return bool(keys)
+
+
 def _to_python(value: object) -> object:
     """Convert one pysnmp/pyasn1 value into int, str, bytes or None."""
     if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance | rfc1905.EndOfMibView):
         return None
     if isinstance(value, univ.Integer):  # Integer32, Counter32/64, Gauge32, TimeTicks, Unsigned32
         return int(value)
-    if isinstance(value, rfc1902.IpAddress):
+    if isinstance(value, rfc1902.IpAddress) or (
+        isinstance(value, univ.OctetString) and value.tagSet == rfc1902.IpAddress.tagSet
+    ):  # the second form: SNMPv1's NetworkAddress (rfc1155.IpAddress) in translated traps
         return ".".join(str(b) for b in value.asOctets())
     if isinstance(value, rfc1902.Bits | rfc1902.Opaque):
         return value.asOctets()
@@ -187,94 +301,171 @@ def _to_python(value: object) -> object:
     raise TypeError(f"unexpected SNMP value type {type(value).__name__}")
 
 
+_UsmKey = tuple[str, str, str | None, str, str | None]  # user, auth proto, auth key, priv proto, priv key
+_Auth = CommunityData | UsmUserData
+
+
 class SnmpClient:
-    """SNMP v1/v2c client sharing ONE pysnmp engine, created lazily on the running loop."""
+    """SNMP v1/v2c/v3 client sharing pysnmp engines, created lazily on the running loop.
+
+    Engine 0 serves every v1/v2c target and the first key set of every v3 user name; another
+    engine is added only for a user name reused with different keys.
+    """
 
     def __init__(self) -> None:
-        self._engine: SnmpEngine | None = None
+        self._engines: list[SnmpEngine] = []
+        self._engine_users: list[dict[str, _UsmKey]] = []  # per engine: user name -> its keys
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transports: dict[tuple[str, int, float, int], UdpTransportTarget] = {}
-        self._auth: dict[tuple[str, str], CommunityData] = {}
-        self._context = ContextData()
+        self._auth: dict[object, tuple[int, _Auth]] = {}  # credential -> (engine index, auth data)
+        self._contexts: dict[str, ContextData] = {"": ContextData()}
 
-    def _engine_on_loop(self) -> SnmpEngine:
-        """The shared engine; rebuilt if the client is used from another event loop."""
+    @property
+    def _engine(self) -> SnmpEngine | None:
+        """The main engine (v1/v2c and most v3 users), if created."""
+        return self._engines[0] if self._engines else None
+
+    def _engine_on_loop(self, index: int = 0) -> SnmpEngine:
+        """Engine ``index`` (created as needed); all are rebuilt if the loop changed."""
         loop = asyncio.get_running_loop()
-        if self._engine is not None and self._loop is not loop:
-            log.warning("SnmpClient moved to another event loop; rebuilding its engine")
+        if self._engines and self._loop is not loop:
+            log.warning("SnmpClient moved to another event loop; rebuilding its engines")
             self.close()
-        if self._engine is None:
-            self._engine = SnmpEngine()
-            self._loop = loop
-        return self._engine
+        self._loop = loop
+        while len(self._engines) <= index:
+            self._engines.append(SnmpEngine())
+            self._engine_users.append({})
+        return self._engines[index]
 
     def close(self) -> None:
-        """Close the engine's sockets; the client can be used again afterwards."""
-        engine, self._engine, self._loop = self._engine, None, None
+        """Close the engines' sockets; the client can be used again afterwards."""
+        engines, self._engines, self._loop = self._engines, [], None
+        self._engine_users = []
         self._transports.clear()
         self._auth.clear()
-        if engine is not None:
+        for engine in engines:
             try:
                 engine.close_dispatcher()
             except (PySnmpError, RuntimeError) as err:  # loop already closed
                 log.debug("closing SNMP engine: %s", err)
 
-    async def _transport(self, target: Target) -> UdpTransportTarget:
-        key = (target.host, target.port, target.timeout, target.retries)
+    async def _transport(
+        self, target: Target, timeout: float | None = None, retries: int | None = None
+    ) -> UdpTransportTarget:
+        timeout = target.timeout if timeout is None else timeout
+        retries = target.retries if retries is None else retries
+        key = (target.host, target.port, timeout, retries)
         transport = self._transports.get(key)
         if transport is None:
             try:
                 transport = await UdpTransportTarget.create(
-                    (target.host, target.port), timeout=target.timeout, retries=target.retries
+                    (target.host, target.port), timeout=timeout, retries=retries
                 )
             except PySnmpError as err:
                 raise SnmpError(f"cannot resolve address: {err}", target) from err
             self._transports[key] = transport
         return transport
 
-    def _auth_data(self, target: Target) -> CommunityData:
-        key = (target.community, target.version)
-        auth = self._auth.get(key)
-        if auth is None:
-            auth = self._auth[key] = CommunityData(
-                target.community, mpModel=_VERSIONS[target.version]
+    def _auth_data(self, target: Target) -> tuple[SnmpEngine, _Auth]:
+        """The engine and the (cached) pysnmp credential object for ``target``."""
+        self._engine_on_loop(0)  # first: a loop change resets the caches below
+        if target.version != "3":
+            key: object = (target.community, target.version)
+            cached = self._auth.get(key)
+            if cached is None:
+                auth = CommunityData(target.community, mpModel=_VERSIONS[target.version])
+                cached = self._auth[key] = (0, auth)
+            return self._engine_on_loop(0), cached[1]
+        assert target.user is not None  # checked by Target
+        usm: _UsmKey = (
+            target.user,
+            target.auth_protocol,
+            target.auth_key,
+            target.priv_protocol,
+            target.priv_key,
+        )
+        cached = self._auth.get(usm)
+        if cached is None:
+            index = 0
+            while self._engine_users[index].get(target.user, usm) != usm:
+                index += 1
+                if index == len(self._engines):
+                    break
+            self._engine_on_loop(index)
+            self._engine_users[index][target.user] = usm
+            auth = UsmUserData(
+                target.user,
+                authKey=target.auth_key,
+                privKey=target.priv_key,
+                authProtocol=AUTH_PROTOCOLS[target.auth_protocol],
+                privProtocol=PRIV_PROTOCOLS[target.priv_protocol],
             )
-        return auth
+            cached = self._auth[usm] = (index, auth)
+        return self._engine_on_loop(cached[0]), cached[1]
+
+    def _context(self, target: Target) -> ContextData:
+        context = self._contexts.get(target.context)
+        if context is None:
+            context = self._contexts[target.context] = ContextData(contextName=target.context)
+        return context
+
+    async def _send(
+        self,
+        kind: str,
+        target: Target,
+        engine: SnmpEngine,
+        auth: _Auth,
+        transport: UdpTransportTarget,
+        oids: Sequence[Oid],
+        max_repetitions: int,
+    ) -> tuple[object, object, object, list[object]]:
+        """One pysnmp command; library exceptions become typed errors."""
+        context = self._context(target)
+        var_binds = [ObjectType(ObjectIdentity(oid)) for oid in oids]
+        try:
+            if kind == "get":
+                return await get_cmd(engine, auth, transport, context, *var_binds, lookupMib=False)
+            if kind == "next":
+                return await next_cmd(engine, auth, transport, context, *var_binds, lookupMib=False)
+            return await bulk_cmd(
+                engine, auth, transport, context, 0, max_repetitions, *var_binds, lookupMib=False
+            )
+        except _DECODE_EXCEPTIONS as err:
+            raise SnmpDecodeError(f"undecodable response: {err!r}", target) from err
+        except PySnmpError as err:
+            raise SnmpError(f"{kind} failed: {err}", target) from err
 
     async def _request(
         self, kind: str, target: Target, oids: Sequence[Oid], max_repetitions: int = 0
     ) -> list[tuple[Oid, object]]:
         """Send one GET / GETNEXT / GETBULK; return raw (oid, pysnmp value) pairs or raise."""
-        engine = self._engine_on_loop()
+        engine, auth = self._auth_data(target)
         transport = await self._transport(target)
-        auth = self._auth_data(target)
-        var_binds = [ObjectType(ObjectIdentity(oid)) for oid in oids]
-        try:
-            if kind == "get":
-                result = await get_cmd(
-                    engine, auth, transport, self._context, *var_binds, lookupMib=False
-                )
-            elif kind == "next":
-                result = await next_cmd(
-                    engine, auth, transport, self._context, *var_binds, lookupMib=False
-                )
-            else:
-                result = await bulk_cmd(
-                    engine,
-                    auth,
-                    transport,
-                    self._context,
-                    0,
-                    max_repetitions,
-                    *var_binds,
-                    lookupMib=False,
-                )
-        except _DECODE_EXCEPTIONS as err:
-            raise SnmpDecodeError(f"undecodable response: {err!r}", target) from err
-        except PySnmpError as err:
-            raise SnmpError(f"{kind} failed: {err}", target) from err
+        result = await self._send(kind, target, engine, auth, transport, oids, max_repetitions)
         error_indication, error_status, error_index, response = result
+        if target.version == "3" and self._may_have_rebooted(error_indication, engine, transport):
+            # The agent may have rebooted: a new engine ID (pysnmp keeps sending the cached one
+            # and never hears back) or new boots/time. pysnmp's cache is dropped, so this one
+            # retry starts with discovery again and a reboot is not reported as "down".
+            log.info(
+                "SNMPv3 engine of %r re-discovered after %s; retrying",
+                target,
+                type(error_indication).__name__,
+            )
+            retry = await self._transport(target, timeout=min(target.timeout, 1.0), retries=0)
+            result = await self._send(kind, target, engine, auth, retry, oids, max_repetitions)
+            error_indication, error_status, error_index, response = result
         if error_indication:
+            if (
+                isinstance(error_indication, errind.RequestTimedOut)
+                and target.security_level == "authPriv"
+                and await self._answers_without_privacy(target, engine, auth)
+            ):
+                raise SnmpAuthError(
+                    "decryption failed at the agent: wrong priv_key or priv_protocol "
+                    "(it answers authNoPriv requests but dropped the encrypted one)",
+                    target,
+                )
             raise _indication_error(error_indication, target)
         if error_status and int(error_status):
             index = int(error_index)
@@ -287,6 +478,35 @@ class SnmpClient:
             return [(tuple(oid), value) for oid, value in response]
         except _DECODE_EXCEPTIONS as err:
             raise SnmpDecodeError(f"undecodable varbind: {err!r}", target) from err
+
+    @staticmethod
+    def _may_have_rebooted(
+        error_indication: object, engine: SnmpEngine, transport: UdpTransportTarget
+    ) -> bool:
+        """Whether a v3 failure may be a reboot; if so pysnmp's view of the agent is dropped."""
+        if isinstance(error_indication, errind.NotInTimeWindow | errind.UnknownEngineID):
+            _forget_peer(engine, transport.transport_address)
+            return True
+        # A timeout after an earlier discovery: the engine ID may have changed.
+        return isinstance(error_indication, errind.RequestTimedOut) and _forget_peer(
+            engine, transport.transport_address
+        )
+
+    async def _answers_without_privacy(
+        self, target: Target, engine: SnmpEngine, auth: _Auth
+    ) -> bool:
+        """Whether the agent answers an authNoPriv GET (so an authPriv timeout is a bad priv key)."""
+        probe = copy.copy(auth)
+        probe.security_level = "authNoPriv"  # same USM row and keys, no encryption
+        transport = await self._transport(target, timeout=min(target.timeout, 1.0), retries=0)
+        try:
+            error_indication, *_ = await self._send(
+                "get", target, engine, probe, transport, [_SNMP_ENGINE_ID], 0
+            )
+        except SnmpError:
+            return False
+        # Any answer (a value, authorizationError, or a report) proves the agent is alive.
+        return not isinstance(error_indication, errind.RequestTimedOut)
 
     async def get(self, target: Target, oids: Sequence[str]) -> dict[str, object]:
         """GET ``oids``; map each requested OID to its value (None when absent)."""
