@@ -1,0 +1,432 @@
+"""Composite streaming anomaly score in [0, 1]: vigil's shipped default univariate detector.
+
+One :class:`CompositeDetector` scores many series at once (one column per series), strictly
+causally: the score of step i uses steps <= i only. Per step and series:
+
+1. **Streams.** Five signals, each standardised against its own exponentially weighted mean
+   and variance (memory ``1 / long_alpha`` steps), so every stream calibrates itself:
+   the value, a slow EWMA of the value (multi-scale), the first difference, and the residual of
+   a :class:`~detectors.seasonal.SeasonalBaseline` (time-of-day profile + level) and its slow
+   EWMA. A scale guard (``rel_scale_floor`` of the series' magnitude) keeps flat or quantised
+   series from producing z-scores of 1e4.
+2. **Raw score.** ``max |z|`` of the value streams; once the seasonal profile knows the current
+   bin, the minimum of that and ``max |z|`` of the residual streams: a point is raw-anomalous
+   only if it is unusual for the series *and* for this time of day, so diurnal swings are not
+   anomalies and neither is the noise of a young profile.
+3. **Anomaly likelihood.** ``log(1 + raw)`` is standardised against its own long history
+   (memory ``1 / likelihood_alpha`` steps), like HTM's anomaly likelihood, so a score means the
+   same thing on every series: ``score = clip(L / z_full, 0, 1)``.
+4. **Repeat suppression.** A score is kept only when it beats the series' recent record by
+   ``record_margin`` (relative); the record decays by ``record_memory / age`` per step (age
+   clipped to ``[record_min_rows, record_max_rows]``), so the memory of past anomalies grows
+   with the series' history. The first detection of an episode is reported, the echoes are not.
+
+The shipped configuration is :data:`DEFAULTS` with :data:`DEFAULT_THRESHOLD`; the same objects
+are used by production and by ``benchmarks/nab.py``. Three settings (``record_margin``,
+``record_memory``, ``profile_alpha``) and the threshold were chosen by leave-one-category-out
+validation on the NAB development files (``benchmarks/nab_loco.py``); the others are fixed.
+
+Memory per series with the defaults: 728 bytes (136 B of streaming state + 592 B of seasonal
+profile: 48 bins x location, scale, count in float32), measured by
+:meth:`CompositeDetector.nbytes_per_series`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from detectors.seasonal import SeasonalBaseline, as_rows
+
+__all__ = ["DEFAULTS", "DEFAULT_THRESHOLD", "CompositeConfig", "CompositeDetector"]
+
+# stream rows of stat_mean_ / stat_var_
+_VALUE, _VALUE_SLOW, _DIFF, _RESID, _RESID_SLOW = range(5)
+_N_STREAMS = 5
+_LIK_SCALE_FLOOR = 0.05  # floor of the log-score's standard deviation
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeConfig:
+    """Settings of :class:`CompositeDetector`; :data:`DEFAULTS` is the shipped one."""
+
+    long_alpha: float = 0.002  # memory of each stream's standardisation (~500 steps)
+    smooth_alpha: float = 0.1  # slow scale of the value and residual streams (~10 steps)
+    n_bins: int = 48  # seasonal profile: half-hour bins
+    profile_alpha: float = 0.05  # per-bin smoothing (~20 days of one bin) [LOCO]
+    level_alpha: float = 0.02  # seasonal level correction (~50 steps)
+    min_count: int = 3  # observations before a seasonal bin is used
+    likelihood_alpha: float = 0.0003  # memory of the log-score standardisation (~3,300 steps)
+    z_full: float = 8.0  # likelihood z-score mapped to a score of 1
+    record_margin: float = 0.2  # keep a score only if > record * (1 + margin) [LOCO]
+    record_memory: float = 4.0  # record decay per step = record_memory / age [LOCO]
+    record_min_rows: int = 1000  # age floor of the record decay
+    record_max_rows: int = 20_000  # age cap of the record decay (production: bounded memory)
+    warmup: int = 50  # steps per series with score 0
+    rel_scale_floor: float = 1e-3  # scale guard, relative to the series' magnitude
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid setting."""
+        for name in ("long_alpha", "smooth_alpha", "profile_alpha", "level_alpha", "likelihood_alpha"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"CompositeConfig.{name} must be in (0, 1], got {value!r}")
+        if self.n_bins < 1 or self.min_count < 1 or self.warmup < 0:
+            raise ValueError(f"CompositeConfig: bad n_bins/min_count/warmup in {self!r}")
+        if not (self.z_full > 0 and self.record_margin >= 0 and self.record_memory >= 0):
+            raise ValueError(f"CompositeConfig: bad z_full/record_* in {self!r}")
+        if not 1 <= self.record_min_rows <= self.record_max_rows:
+            raise ValueError("CompositeConfig: need 1 <= record_min_rows <= record_max_rows")
+
+
+DEFAULTS = CompositeConfig()
+DEFAULT_THRESHOLD = 0.146  # median of the LOCO fold thresholds (benchmarks/nab_loco.py)
+
+
+class CompositeDetector(BaseEstimator):
+    """Composite streaming anomaly score of many series at once (vigil's default detector).
+
+    Parameters
+    ----------
+    config : CompositeConfig, default=DEFAULTS
+        All settings; the shipped defaults are :data:`DEFAULTS`.
+    threshold : float, default=DEFAULT_THRESHOLD
+        A composite score ``>= threshold`` is an anomaly (:meth:`decision_function` < 0).
+
+    Attributes
+    ----------
+    seasonal_ : SeasonalBaseline
+        Time-of-day profile of every series (its residual feeds two streams).
+    stat_mean_ : ndarray of shape (5, n_series)
+        Running mean of each stream (value, slow value, difference, residual, slow residual).
+    stat_var_ : ndarray of shape (5, n_series)
+        Running variance of each stream.
+    smooth_ : ndarray of shape (2, n_series)
+        Slow EWMA of the value and of the seasonal residual.
+    prev_ : ndarray of shape (n_series,)
+        Last observed value (NaN before the first).
+    lik_mean_ : ndarray of shape (n_series,)
+        Running mean of ``log(1 + raw)``.
+    lik_var_ : ndarray of shape (n_series,)
+        Running variance of ``log(1 + raw)``.
+    record_ : ndarray of shape (n_series,)
+        Decaying record of the score (repeat suppression).
+    n_seen_ : ndarray of shape (n_series,), dtype int32
+        Observations learnt per series.
+    resid_seen_ : ndarray of shape (n_series,), dtype int32
+        Observations with a usable seasonal residual.
+    n_features_in_ : int
+        Number of series.
+
+    Notes
+    -----
+    Timestamps are POSIX seconds. NaN marks a missing observation: its series is not updated
+    and scores 0. Score first, then learn: :meth:`update` does both for one step.
+    """
+
+    def __init__(self, *, config: CompositeConfig = DEFAULTS, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.config = config
+        self.threshold = threshold
+
+    # -- learning -------------------------------------------------------------------------
+
+    def fit(self, X: ArrayLike, t: ArrayLike) -> Self:
+        """Forget everything, then learn ``X`` step by step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+            Observations, NaN = missing.
+        t : array-like of shape (), (n_steps,) or the shape of X
+            POSIX timestamps (seconds).
+
+        Returns
+        -------
+        self : CompositeDetector
+        """
+        rows, times = as_rows(X, t)
+        self._init_state(rows.shape[1])
+        for x, ts in zip(rows, times, strict=False):
+            self.update(x, ts)
+        return self
+
+    def partial_fit(self, X: ArrayLike, t: ArrayLike) -> Self:
+        """Learn ``X`` step by step on top of the current state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+            Observations, NaN = missing.
+        t : array-like of shape (), (n_steps,) or the shape of X
+            POSIX timestamps (seconds).
+
+        Returns
+        -------
+        self : CompositeDetector
+        """
+        self.score_stream(X, t)
+        return self
+
+    def score_stream(self, X: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
+        """Score then learn each step in turn; the causal streaming run.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+            Observations, NaN = missing.
+        t : array-like of shape (), (n_steps,) or the shape of X
+            POSIX timestamps (seconds).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_steps, n_series)
+            Composite score in [0, 1] of each step, computed before learning it.
+        """
+        rows, times = as_rows(X, t)
+        if not hasattr(self, "n_features_in_"):
+            self._init_state(rows.shape[1])
+        self._check_width(rows.shape[1])
+        out = np.empty_like(rows)
+        for i, (x, ts) in enumerate(zip(rows, times, strict=False)):
+            out[i] = self.update(x, ts)
+        return out
+
+    def update(self, x: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
+        """Score one step of every series, then learn it.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_series,)
+            One observation per series, NaN = missing.
+        t : float or array-like of shape (n_series,)
+            POSIX timestamp(s) of the step.
+
+        Returns
+        -------
+        score : ndarray of shape (n_series,)
+            Composite anomaly score in [0, 1]; 0 where missing or warming up.
+        """
+        xv = np.asarray(x, dtype=np.float64)
+        if not hasattr(self, "n_features_in_"):
+            self._init_state(xv.shape[-1])
+        self._check_width(xv.shape[-1] if xv.ndim == 1 else -1)
+        r = self.seasonal_.step(xv, t)
+        out, state = self._evaluate(xv, r)
+        self._commit(xv, r, state)
+        return out
+
+    def resize(self, n_series: int) -> Self:
+        """Grow to ``n_series`` series; the new ones start empty.
+
+        Parameters
+        ----------
+        n_series : int
+            New number of series, at least the current one.
+
+        Returns
+        -------
+        self : CompositeDetector
+        """
+        if not hasattr(self, "n_features_in_"):
+            self._init_state(n_series)
+            return self
+        extra = n_series - self.n_features_in_
+        if extra < 0:
+            raise ValueError(f"resize can only grow: {n_series} < {self.n_features_in_} series")
+        if extra:
+            self.seasonal_.resize(n_series)
+            self.stat_mean_ = np.concatenate([self.stat_mean_, np.zeros((_N_STREAMS, extra))], 1)
+            self.stat_var_ = np.concatenate([self.stat_var_, np.zeros((_N_STREAMS, extra))], 1)
+            self.smooth_ = np.concatenate([self.smooth_, np.zeros((2, extra))], 1)
+            self.prev_ = np.concatenate([self.prev_, np.full(extra, np.nan)])
+            for name in ("lik_mean_", "lik_var_", "record_"):
+                setattr(self, name, np.concatenate([getattr(self, name), np.zeros(extra)]))
+            for name in ("n_seen_", "resid_seen_"):
+                grown = np.concatenate([getattr(self, name), np.zeros(extra, dtype=np.int32)])
+                setattr(self, name, grown)
+            self.n_features_in_ = n_series
+        return self
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def composite_score(self, X: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
+        """Composite score in [0, 1] of each row against the current state, without learning.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+        t : array-like of shape (), (n_steps,) or the shape of X
+
+        Returns
+        -------
+        score : ndarray of shape (n_steps, n_series), or (n_series,) for one step
+        """
+        check_is_fitted(self)
+        rows, times = as_rows(X, t)
+        self._check_width(rows.shape[1])
+        out = np.empty_like(rows)
+        for i, (x, ts) in enumerate(zip(rows, times, strict=False)):
+            out[i] = self._evaluate(x, self.seasonal_.residual(x, ts))[0]
+        return out[0] if np.ndim(X) == 1 else out
+
+    def score_samples(self, X: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
+        """Opposite of :meth:`composite_score`: lower is more abnormal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+        t : array-like of shape (), (n_steps,) or the shape of X
+
+        Returns
+        -------
+        scores : ndarray, shape as :meth:`composite_score`
+        """
+        return -self.composite_score(X, t)
+
+    def decision_function(self, X: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
+        """``threshold - composite_score``: negative means outlier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+        t : array-like of shape (), (n_steps,) or the shape of X
+
+        Returns
+        -------
+        decision : ndarray, shape as :meth:`composite_score`
+        """
+        return self.score_samples(X, t) + self.threshold
+
+    def predict(self, X: ArrayLike, t: ArrayLike) -> NDArray[np.int64]:
+        """+1 for inliers, -1 for outliers (score ``>= threshold``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_series,) or (n_steps, n_series)
+        t : array-like of shape (), (n_steps,) or the shape of X
+
+        Returns
+        -------
+        labels : ndarray of int64, shape as :meth:`composite_score`
+        """
+        return np.where(self.composite_score(X, t) >= self.threshold, -1, 1).astype(np.int64)
+
+    def nbytes_per_series(self) -> float:
+        """State bytes per series (every fitted array, seasonal profile included)."""
+        check_is_fitted(self)
+        arrays = [v for k, v in vars(self).items() if k.endswith("_") and isinstance(v, np.ndarray)]
+        arrays += [v for k, v in vars(self.seasonal_).items() if k.endswith("_") and isinstance(v, np.ndarray)]
+        return sum(a.nbytes for a in arrays) / max(self.n_features_in_, 1)
+
+    def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _init_state(self, n_series: int) -> None:
+        cfg = self.config
+        if not isinstance(cfg, CompositeConfig):
+            raise TypeError(f"config must be a CompositeConfig, got {type(cfg).__name__}")
+        cfg.validate()
+        self.seasonal_ = SeasonalBaseline(
+            n_bins=cfg.n_bins,
+            alpha=cfg.profile_alpha,
+            level_alpha=cfg.level_alpha,
+            min_count=cfg.min_count,
+            rel_scale_floor=cfg.rel_scale_floor,
+        ).resize(n_series)
+        self.stat_mean_ = np.zeros((_N_STREAMS, n_series))
+        self.stat_var_ = np.zeros((_N_STREAMS, n_series))
+        self.smooth_ = np.zeros((2, n_series))
+        self.prev_ = np.full(n_series, np.nan)
+        self.lik_mean_ = np.zeros(n_series)
+        self.lik_var_ = np.zeros(n_series)
+        self.record_ = np.zeros(n_series)
+        self.n_seen_ = np.zeros(n_series, dtype=np.int32)
+        self.resid_seen_ = np.zeros(n_series, dtype=np.int32)
+        self.n_features_in_ = n_series
+
+    def _check_width(self, width: int) -> None:
+        if width != self.n_features_in_:
+            raise ValueError(
+                f"got {width} series, expected {self.n_features_in_}; call resize() when new series appear"
+            )
+
+    def _evaluate(
+        self, x: NDArray[np.float64], r: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], dict[str, NDArray[np.float64]]]:
+        """Score of one step (``r`` = seasonal residual, NaN if unusable) and the state to commit."""
+        cfg = self.config
+        present = ~np.isnan(x)
+        seasonal_ok = ~np.isnan(r)
+        mean, var = self.stat_mean_, self.stat_var_
+        first = self.n_seen_ == 0
+        xx = np.where(present, x, mean[_VALUE])
+        a = cfg.smooth_alpha
+        slow_x = np.where(first, xx, self.smooth_[0] + a * (xx - self.smooth_[0]))
+        diff = np.where(np.isnan(self.prev_), 0.0, xx - self.prev_)
+        rr = np.where(seasonal_ok, r, 0.0)
+        slow_r = np.where(first, 0.0, self.smooth_[1] + a * (rr - self.smooth_[1]))
+        streams = np.stack([xx, slow_x, diff, rr, slow_r])
+        floor = cfg.rel_scale_floor * (np.abs(mean[_VALUE]) + np.sqrt(var[_VALUE])) + 1e-12
+        z = np.abs(streams - mean) / np.maximum(np.sqrt(var), floor)
+        z_value = z[:_RESID].max(axis=0)
+        z_resid = z[_RESID:].max(axis=0)
+        use_resid = seasonal_ok & (self.resid_seen_ >= cfg.warmup)
+        raw = np.where(use_resid, np.minimum(z_value, z_resid), z_value)
+        g = np.log1p(raw)
+        lik = (g - self.lik_mean_) / np.maximum(np.sqrt(self.lik_var_), _LIK_SCALE_FLOOR)
+        score = np.clip(lik / cfg.z_full, 0.0, 1.0)
+        score = np.where(present & (self.n_seen_ >= cfg.warmup), score, 0.0)
+        kept = score > self.record_ * (1.0 + cfg.record_margin)
+        out = np.where(kept, score, 0.0)
+        return out, {
+            "streams": streams,
+            "g": g,
+            "score": score,
+            "slow_x": slow_x,
+            "slow_r": slow_r,
+            "present": present,
+            "seasonal_ok": seasonal_ok,
+        }
+
+    def _commit(self, x: NDArray[np.float64], r: NDArray[np.float64], s: dict[str, NDArray[np.float64]]) -> None:
+        cfg = self.config
+        present, seasonal_ok = s["present"], s["seasonal_ok"]
+        n = self.n_seen_
+        first = n == 0
+        # stream statistics: running mean/variance while young, exponential after 1/n < alpha
+        w = np.maximum(cfg.long_alpha, 1.0 / (n + 1.0))
+        wr = np.maximum(cfg.long_alpha, 1.0 / (self.resid_seen_ + 1.0))
+        weights = np.stack([w, w, w, wr, wr])
+        upd = np.stack([present] * 3 + [present & seasonal_ok] * 2)
+        err = s["streams"] - self.stat_mean_
+        start = np.stack([first] * 3 + [self.resid_seen_ == 0] * 2)
+        new_mean = np.where(start, s["streams"], self.stat_mean_ + weights * err)
+        new_var = np.where(start, 0.0, (1.0 - weights) * (self.stat_var_ + weights * err * err))
+        self.stat_mean_ = np.where(upd, new_mean, self.stat_mean_)
+        self.stat_var_ = np.where(upd, new_var, self.stat_var_)
+        self.smooth_ = np.where(present, np.stack([s["slow_x"], s["slow_r"]]), self.smooth_)
+        self.prev_ = np.where(present, x, self.prev_)
+        # log-score statistics (anomaly likelihood)
+        wl = np.maximum(cfg.likelihood_alpha, 1.0 / (n + 1.0))
+        e = s["g"] - self.lik_mean_
+        self.lik_mean_ = np.where(present, self.lik_mean_ + wl * e, self.lik_mean_)
+        self.lik_var_ = np.where(present & ~first, (1.0 - wl) * (self.lik_var_ + wl * e * e), self.lik_var_)
+        # record of the score, decaying by record_memory / age per step
+        age = np.clip(n, cfg.record_min_rows, cfg.record_max_rows)
+        decayed = self.record_ * (1.0 - cfg.record_memory / age)
+        self.record_ = np.where(present, np.maximum(s["score"], decayed), self.record_)
+        self.resid_seen_ = self.resid_seen_ + (present & seasonal_ok)
+        self.n_seen_ = n + present
+
+    def config_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (for reports and persisted state)."""
+        return asdict(self.config)

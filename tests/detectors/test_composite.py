@@ -1,0 +1,180 @@
+"""CompositeDetector: estimator contract, causality, what scores high and low, batching, memory."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from detectors.composite import DEFAULT_THRESHOLD, DEFAULTS, CompositeConfig, CompositeDetector
+
+T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86_400)
+STEP = 300.0
+DAY = int(86_400 / STEP)
+N = 4 * DAY  # NAB-like length
+
+
+def times(n: int) -> np.ndarray:
+    return T0 + STEP * np.arange(n)
+
+
+def diurnal(n: int = N, noise: float = 2.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100 + 50 * np.sin(2 * np.pi * np.arange(n) / DAY) + rng.normal(0, noise, n)
+
+
+def square_wave(n: int = N) -> np.ndarray:
+    """Like NAB's art_daily_perfect_square_wave: 20 for half a day, 80 the other half."""
+    return np.where((np.arange(n) // (DAY // 2)) % 2 == 0, 20.0, 80.0)
+
+
+def scores_after_warmup(x: np.ndarray) -> np.ndarray:
+    s = CompositeDetector().score_stream(x[:, None], times(len(x)))[:, 0]
+    return s[int(0.15 * len(x)) :]  # NAB's probation
+
+
+# -- estimator contract --------------------------------------------------------------------
+
+
+def test_clone_keeps_the_named_configuration_not_state() -> None:
+    est = CompositeDetector().fit(diurnal(100)[:, None], times(100))
+    twin = clone(est)
+    assert twin.get_params() == {"config": DEFAULTS, "threshold": DEFAULT_THRESHOLD}
+    assert not hasattr(twin, "stat_mean_")
+
+
+def test_fit_partial_fit_return_self_and_trailing_underscore_state() -> None:
+    est = CompositeDetector()
+    assert [k for k in vars(est) if k.endswith("_")] == []
+    assert est.fit(np.ones((5, 3)), times(5)) is est
+    assert est.partial_fit(np.ones((5, 3)), times(5)) is est
+    assert est.n_seen_.tolist() == [10, 10, 10]
+    assert est.stat_mean_.shape == est.stat_var_.shape == (5, 3)
+
+
+def test_scoring_before_fit_raises() -> None:
+    with pytest.raises(NotFittedError):
+        CompositeDetector().score_samples(np.ones(2), T0)
+
+
+def test_invalid_config_names_the_field() -> None:
+    with pytest.raises(ValueError, match="likelihood_alpha"):
+        CompositeDetector(config=replace(DEFAULTS, likelihood_alpha=2.0)).fit(np.ones(2), T0)
+    with pytest.raises(TypeError, match="CompositeConfig"):
+        CompositeDetector(config={"warmup": 3}).fit(np.ones(2), T0)  # type: ignore[arg-type]
+
+
+def test_scoring_does_not_learn_and_matches_update() -> None:
+    x = diurnal(N)
+    est = CompositeDetector().fit(x[:-1, None], times(N)[:-1])
+    before = est.lik_mean_.copy(), est.seasonal_.profile_.copy(), est.n_seen_.copy()
+    probe = np.array([x[-1] + 500.0])
+    s = est.composite_score(probe, times(N)[-1])
+    np.testing.assert_array_equal(est.score_samples(probe, times(N)[-1]), -s)
+    np.testing.assert_array_equal(est.decision_function(probe, times(N)[-1]), DEFAULT_THRESHOLD - s)
+    assert est.predict(probe, times(N)[-1]).tolist() == [-1 if s[0] >= DEFAULT_THRESHOLD else 1]
+    np.testing.assert_array_equal(est.lik_mean_, before[0])
+    np.testing.assert_array_equal(est.seasonal_.profile_, before[1])
+    np.testing.assert_array_equal(est.n_seen_, before[2])
+    assert est.update(probe, times(N)[-1]).tolist() == s.tolist()
+
+
+# -- causality -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", [300, 700, 1100])
+def test_score_of_row_i_ignores_rows_after_i(cut: int) -> None:
+    x = diurnal(N)
+    x[900] += 80.0
+    changed = x.copy()
+    changed[cut + 1 :] = np.random.default_rng(5).normal(0, 500, N - cut - 1)
+    a = CompositeDetector().score_stream(x[:, None], times(N))[:, 0]
+    b = CompositeDetector().score_stream(changed[:, None], times(N))[:, 0]
+    np.testing.assert_array_equal(a[: cut + 1], b[: cut + 1])
+    assert not np.array_equal(a[cut + 1 :], b[cut + 1 :])
+
+
+# -- what scores high and what scores low --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, series",
+    [
+        ("diurnal", diurnal()),
+        ("noisy", np.random.default_rng(3).normal(50, 5, N)),
+        ("flat", np.full(N, 42.0)),
+        ("square_wave", square_wave()),
+        ("quantised", np.round(np.random.default_rng(4).normal(3, 0.4, N))),
+    ],
+)
+def test_normal_series_stay_quiet(name: str, series: np.ndarray) -> None:
+    s = scores_after_warmup(series)
+    assert np.all((s >= 0) & (s <= 1))
+    # NAB costs 0.11 per false positive: a quiet series may cross the threshold only rarely
+    assert int((s >= DEFAULT_THRESHOLD).sum()) <= 3, name
+
+
+@pytest.mark.parametrize("kind", ["spike", "level_shift"])
+def test_anomalies_score_high(kind: str) -> None:
+    x = diurnal()
+    at = 3 * DAY
+    if kind == "spike":
+        x[at] += 120.0
+    else:
+        x[at:] += 80.0
+    s = CompositeDetector().score_stream(x[:, None], times(N))[:, 0]
+    window = s[at : at + DAY // 4]
+    assert window.max() >= DEFAULT_THRESHOLD, kind
+    assert window.max() > 3 * max(s[DAY:at].max(), 0.01), kind  # well above normal days
+
+
+def test_repeats_are_suppressed() -> None:
+    x = diurnal()
+    for k in range(10):
+        x[2 * DAY + 40 * k] += 150.0  # the same spike ten times
+    s = CompositeDetector().score_stream(x[:, None], times(N))[:, 0]
+    hits = np.flatnonzero(s >= DEFAULT_THRESHOLD)
+    assert 1 <= len(hits) <= 3 and hits[0] == 2 * DAY
+
+
+# -- vectorisation, missing data, memory ---------------------------------------------------
+
+
+def test_batch_equals_series_by_series() -> None:
+    cols = [diurnal(seed=1), square_wave(), np.random.default_rng(2).normal(5, 1, N)]
+    cols[0][700] += 90
+    X = np.stack(cols, axis=1)
+    batch = CompositeDetector().score_stream(X, times(N))
+    for j in range(3):
+        one = CompositeDetector().score_stream(X[:, j : j + 1], times(N))[:, 0]
+        np.testing.assert_array_equal(one, batch[:, j])
+
+
+def test_missing_values_score_zero_and_are_not_learnt() -> None:
+    X = np.stack([diurnal(300), diurnal(300, seed=9)], axis=1)
+    X[100:150, 1] = np.nan
+    est = CompositeDetector()
+    s = est.score_stream(X, times(300))
+    assert np.all(s[100:150, 1] == 0.0)
+    assert est.n_seen_.tolist() == [300, 250]
+
+
+def test_update_and_resize_for_many_series() -> None:
+    est = CompositeDetector()
+    out = est.update(np.ones(10), T0)
+    assert out.shape == (10,) and np.all(out == 0.0)
+    est.resize(12)
+    assert est.update(np.ones(12), T0 + STEP).shape == (12,)
+    assert est.n_seen_.tolist() == [2] * 10 + [1, 1]
+    with pytest.raises(ValueError, match="resize"):
+        est.update(np.ones(5), T0)
+
+
+def test_memory_per_series_within_4kb() -> None:
+    est = CompositeDetector().fit(np.ones((3, 1000)), times(3))
+    assert est.nbytes_per_series() <= 4096
+    weekly = CompositeConfig(n_bins=48 * 7)  # even a 30-min weekly profile would fit
+    assert weekly.n_bins * 3 * 4 < 4096
