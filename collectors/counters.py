@@ -5,6 +5,9 @@ A counter that decreases either wrapped once past its width (32 or 64 bits) or w
 a reset; otherwise a single wrap is assumed when it is plausible: the wrapped increase is at
 most half the counter's range and the rate does not exceed ``max_rate``. Anything else is
 reported as ``None`` and the new value becomes the baseline.
+
+A change of the row's discontinuity marker (IF-MIB ``ifCounterDiscontinuityTime``: the counters
+of that row were reset or re-created since) also yields ``None``: better no sample than a spike.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class _Last:
     value: int
     timestamp: float
     uptime: float | None
+    discontinuity: float | None
 
 
 class RateCalculator:
@@ -43,21 +47,29 @@ class RateCalculator:
         width: int = 64,
         uptime: float | None = None,
         max_rate: float | None = None,
+        discontinuity: float | None = None,
     ) -> float | None:
         """Record ``value`` of counter ``key``; its per-second rate since the last one, or None.
 
         None on the first sample, after an agent reset (``uptime`` went backwards), when time
         did not advance, when the counter decreased in a way a single wrap does not explain,
-        or when the rate exceeds ``max_rate``. The new value is the baseline in every case.
+        when the rate exceeds ``max_rate``, or when ``discontinuity`` (the row's
+        ifCounterDiscontinuityTime) changed. The new value is the baseline in every case.
         """
         if width not in _WIDTHS:
             raise ValueError(f"counter width must be 32 or 64, not {width}")
         if value < 0:
             raise ValueError(f"a counter cannot be negative: {value}")
         previous = self._last.get(key)
-        self._last[key] = _Last(value, timestamp, uptime)
+        self._last[key] = _Last(value, timestamp, uptime, discontinuity)
         if previous is None:
             return None
+        if (
+            discontinuity is not None
+            and previous.discontinuity is not None
+            and discontinuity != previous.discontinuity
+        ):
+            return None  # the agent says this row's counters were reset or re-created
         if uptime is not None and previous.uptime is not None and uptime < previous.uptime:
             return None  # the agent restarted: counters started again from zero
         elapsed = timestamp - previous.timestamp

@@ -1,0 +1,606 @@
+"""Device profiles: which SNMP scalars and table columns to poll, chosen by sysObjectID prefix.
+
+A profile is a YAML file (shipped ones in ``collectors/profiles/``; users add their own with
+``profile_dirs``) validated by pydantic with ``extra="forbid"``; errors name the file and the
+field path. :class:`ProfileCollector` polls the profiles that match an element's sysObjectID:
+one GET for sysUpTime, ifNumber, ifTableLastChange and the profiles' scalars, one multi-column
+GETBULK walk for every polled column of every matched table, and a second walk of the lookup
+columns (labels such as ifName, slow-moving numbers such as ifHighSpeed) only when they are
+stale: on the first poll, every ``label_refresh`` seconds, when sysUpTime goes back, when
+ifNumber or ifTableLastChange changes, or when an unknown row appears.
+
+Column types: ``counter32``/``counter64`` (COUNTER samples, plus a RATE sample named by
+``rate``), ``gauge``/``integer`` (GAUGE samples) and ``string-label`` (a cached label).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from collectors.counters import RateCalculator
+from collectors.sample import Sample, SampleKind
+from collectors.snmp import SnmpClient, SnmpProtocolError, Target
+
+__all__ = [
+    "BUILTIN_PROFILE_DIR",
+    "IF_NUMBER",
+    "IF_TABLE_LAST_CHANGE",
+    "SYS_OBJECT_ID",
+    "SYS_UPTIME",
+    "Column",
+    "ColumnType",
+    "Profile",
+    "ProfileCollector",
+    "ProfileError",
+    "Row",
+    "Scalar",
+    "Table",
+    "load_profile",
+    "load_profiles",
+    "select_profiles",
+]
+
+log = logging.getLogger(__name__)
+
+BUILTIN_PROFILE_DIR = Path(__file__).with_name("profiles")
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
+IF_NUMBER = "1.3.6.1.2.1.2.1.0"
+IF_TABLE_LAST_CHANGE = "1.3.6.1.2.1.31.1.5.0"
+_SPEED_MARGIN = 1.5  # a rate above 1.5x the interface speed is impossible: treat it as a glitch
+
+
+def _numeric_oid(value: str) -> str:
+    """Accept ``1.3.6.1...`` (a leading dot is dropped); reject names and empty parts."""
+    text = value.strip().lstrip(".")
+    parts = text.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a numeric OID: {value!r}")
+    return ".".join(str(int(p)) for p in parts)
+
+
+NumericOid = Annotated[str, AfterValidator(_numeric_oid)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class ColumnType(StrEnum):
+    """What a column's values are."""
+
+    COUNTER32 = "counter32"
+    COUNTER64 = "counter64"
+    GAUGE = "gauge"
+    INTEGER = "integer"
+    STRING_LABEL = "string-label"
+
+    @property
+    def width(self) -> int:
+        """Counter width in bits; 0 for non-counters."""
+        return {ColumnType.COUNTER32: 32, ColumnType.COUNTER64: 64}.get(self, 0)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scalar(_Model):
+    """One scalar polled every time, e.g. ``hrMemorySize``."""
+
+    name: Name
+    oid: NumericOid
+    type: ColumnType
+    scale: float | None = None  # multiply the raw value (0.1 for tenths of dB)
+    unit: str = ""
+    rate: Name | None = None  # counters: name of the per-second RATE sample
+    rate_scale: float = 1.0  # multiply the rate (8: octets -> bits)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.type is ColumnType.STRING_LABEL:
+            raise ValueError("a scalar cannot be a string-label")
+        if self.rate is not None and not self.type.width:
+            raise ValueError("'rate' needs a counter32 or counter64 type")
+        return self
+
+
+class Column(_Model):
+    """One column of a table: a metric, or a label / lookup cached between refreshes."""
+
+    name: Name
+    oid: NumericOid
+    type: ColumnType
+    lookup: bool = False  # cached with the labels (string-label columns always are)
+    export: bool = True  # numeric columns: emit a sample of the value
+    scale: float | None = None
+    unit: str = ""
+    rate: Name | None = None
+    rate_scale: float = 1.0
+    utilization: Name | None = None  # counters: rate * rate_scale / table speed, 0..1
+    sensor_exponent: Name | None = None  # lookup with an ENTITY-SENSOR SI exponent (units = 9)
+    sensor_precision: Name | None = None  # lookup with the number of decimal places
+    ignore: tuple[int, ...] = ()  # sentinel values meaning "not available"
+
+    @property
+    def cached(self) -> bool:
+        """Walked with the lookups rather than every poll."""
+        return self.lookup or self.type is ColumnType.STRING_LABEL
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.type is ColumnType.STRING_LABEL and (self.rate or self.utilization or self.scale):
+            raise ValueError("a string-label column has no rate, utilization or scale")
+        if (self.rate or self.utilization) and not self.type.width:
+            raise ValueError("'rate' and 'utilization' need a counter32 or counter64 type")
+        if self.lookup and self.type.width:
+            raise ValueError("a counter cannot be a lookup: it must be read every poll")
+        if self.utilization and not self.rate:
+            raise ValueError("'utilization' needs 'rate'")
+        return self
+
+
+class Speed(_Model):
+    """The column giving a row's speed, and its unit in bits per second."""
+
+    column: Name
+    scale: float = 1.0
+
+
+class Filter(_Model):
+    """Keep only the rows whose lookup ``column`` is one of ``values``."""
+
+    column: Name
+    values: tuple[int | str, ...] = Field(min_length=1)
+
+
+class Table(_Model):
+    """A conceptual table: index label names, columns, labels of its samples."""
+
+    name: Name
+    index: tuple[Name, ...] = ("index",)
+    columns: tuple[Column, ...] = Field(min_length=1)
+    labels: tuple[Name, ...] = ()  # labels of raw samples: index names and label columns
+    rate_labels: tuple[Name, ...] | None = None  # labels of RATE samples (default: labels)
+    speed: Speed | None = None  # bounds counter rates (impossible rate) and gives utilization
+    discontinuity: NumericOid | None = None  # per-row counter discontinuity time, read each poll
+    filter: Filter | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique within a table")
+        known = set(self.index) | set(names)
+        cached = {c.name for c in self.columns if c.cached}
+        for label in (*self.labels, *(self.rate_labels or ())):
+            if label not in known:
+                raise ValueError(f"label {label!r} is neither an index name nor a column")
+        for column in self.columns:
+            for ref in (column.sensor_exponent, column.sensor_precision):
+                if ref is not None and ref not in cached:
+                    raise ValueError(f"{column.name}: {ref!r} is not a lookup column")
+            if column.utilization and self.speed is None:
+                raise ValueError(f"{column.name}: 'utilization' needs the table's 'speed'")
+        if self.speed is not None and self.speed.column not in names:
+            raise ValueError(f"speed column {self.speed.column!r} is not a column")
+        if self.filter is not None and self.filter.column not in cached:
+            raise ValueError(f"filter column {self.filter.column!r} is not a lookup column")
+        return self
+
+    @property
+    def polled(self) -> tuple[Column, ...]:
+        """Columns read every poll."""
+        return tuple(c for c in self.columns if not c.cached)
+
+    @property
+    def lookups(self) -> tuple[Column, ...]:
+        """Columns read on a label refresh."""
+        return tuple(c for c in self.columns if c.cached)
+
+
+class Profile(_Model):
+    """What to poll on the devices whose sysObjectID starts with one of ``match``."""
+
+    name: Name
+    description: str = ""
+    match: tuple[NumericOid, ...] = ()  # empty: every device (a generic profile)
+    scalars: tuple[Scalar, ...] = ()
+    tables: tuple[Table, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError("table names must be unique within a profile")
+        if not self.scalars and not self.tables:
+            raise ValueError("a profile needs scalars or tables")
+        return self
+
+    def matches(self, sys_object_id: str | None) -> bool:
+        """True for a generic profile, or when ``sys_object_id`` starts with a prefix."""
+        if not self.match:
+            return True
+        if not sys_object_id:
+            return False
+        oid = sys_object_id.lstrip(".")
+        return any(oid == prefix or oid.startswith(prefix + ".") for prefix in self.match)
+
+
+class ProfileError(ValueError):
+    """A profile file could not be read or is invalid; the message names file and field."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.path = path
+        self.problems = list(problems)
+
+
+def _field_path(loc: Iterable[object]) -> str:
+    return ".".join(str(part) for part in loc) or "(top)"
+
+
+def load_profile(path: Path) -> Profile:
+    """Read and validate one profile YAML file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ProfileError(path, [f"cannot read: {err}"]) from err
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as err:
+        problems = [f"{_field_path(e['loc'])}: {e['msg']}" for e in err.errors()]
+        raise ProfileError(path, problems) from err
+
+
+def load_profiles(profile_dirs: Sequence[Path | str] = (), *, builtin: bool = True) -> list[Profile]:
+    """The shipped profiles and those of ``profile_dirs``; a later one replaces a same-named one."""
+    dirs = [BUILTIN_PROFILE_DIR] if builtin else []
+    dirs.extend(Path(d) for d in profile_dirs)
+    profiles: dict[str, Profile] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            raise ProfileError(directory, ["not a directory"])
+        for path in sorted((*directory.glob("*.yaml"), *directory.glob("*.yml"))):
+            profile = load_profile(path)
+            profiles[profile.name] = profile
+    return list(profiles.values())
+
+
+def select_profiles(profiles: Iterable[Profile], sys_object_id: str | None) -> list[Profile]:
+    """The profiles that apply to a device with ``sys_object_id``."""
+    return [p for p in profiles if p.matches(sys_object_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of a polled table as last seen: index labels, lookups and polled values."""
+
+    table: str
+    index: str
+    values: dict[str, object]  # column name -> value (lookups from the cache), None if absent
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _index_labels(names: tuple[str, ...], suffix: str) -> dict[str, str]:
+    """Split an index suffix over the index names; the last name takes what is left."""
+    if len(names) == 1:
+        return {names[0]: suffix}
+    parts = suffix.split(".")
+    head = len(names) - 1
+    if len(parts) <= head:
+        return {names[0]: suffix}
+    labels = dict(zip(names[:head], parts[:head], strict=True))
+    labels[names[-1]] = ".".join(parts[head:])
+    return labels
+
+
+@dataclass(slots=True)
+class _Cache:
+    """Lookup columns of one table: column name -> {index suffix -> value}."""
+
+    values: dict[str, dict[str, object]]
+    rows: set[str]  # every index known at the last refresh (lookup or polled)
+
+
+class ProfileCollector:
+    """Poll one target with the profiles matching its sysObjectID (or all, ``select=False``)."""
+
+    def __init__(
+        self,
+        client: SnmpClient,
+        target: Target,
+        profiles: Sequence[Profile],
+        clock: Callable[[], float] = time.time,
+        label_refresh: float = 3600.0,
+        *,
+        select: bool = True,
+        speed_margin: float = _SPEED_MARGIN,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.profiles = list(profiles)
+        self.clock = clock
+        self.label_refresh = label_refresh
+        self.select = select
+        self.speed_margin = speed_margin
+        self.sys_object_id: str | None = None
+        self.active: list[Profile] | None = None if select else list(profiles)
+        self.rows: dict[str, list[Row]] = {}
+        self.varbinds = 0  # varbinds received by the last collect()
+        self.lookup_refreshes = 0
+        self._rates = RateCalculator()
+        self._cache: dict[str, _Cache] = {}
+        self._lookups_at: float | None = None
+        self._last_uptime: int | None = None
+        self._last_if_number: object = None
+        self._last_table_change: object = None
+
+    # -- the poll ------------------------------------------------------------------------
+
+    async def collect(self) -> list[Sample]:
+        """Poll the target once: sysUpTime, scalars, tables; rates from the 2nd poll on."""
+        self.varbinds = 0
+        selecting = self.active is None
+        system = [SYS_UPTIME, IF_NUMBER, IF_TABLE_LAST_CHANGE]
+        if selecting:
+            system.append(SYS_OBJECT_ID)
+        scalars = self._scalars()
+        values = await self._get([*system, *(s.oid for s in scalars)])
+        uptime = _int(values[SYS_UPTIME])
+        if uptime is None:
+            raise SnmpProtocolError("agent has no sysUpTime.0", self.target)
+        reset = self._last_uptime is not None and uptime < self._last_uptime
+        changed = reset or (
+            self._last_uptime is not None
+            and (
+                values[IF_NUMBER] != self._last_if_number
+                or values[IF_TABLE_LAST_CHANGE] != self._last_table_change
+            )
+        )
+        self._last_uptime = uptime
+        self._last_if_number = values[IF_NUMBER]
+        self._last_table_change = values[IF_TABLE_LAST_CHANGE]
+        if selecting:
+            self.sys_object_id = _text(values[SYS_OBJECT_ID]) or None
+            self.active = select_profiles(self.profiles, self.sys_object_id)
+            log.info(
+                "%s: sysObjectID %s, profiles %s",
+                self.target.element,
+                self.sys_object_id,
+                ", ".join(p.name for p in self.active) or "none",
+            )
+            scalars = self._scalars()
+            if scalars:
+                values.update(await self._get([s.oid for s in scalars]))
+        elif reset and self.select:
+            self.active = None  # re-read sysObjectID next poll: the device may have been replaced
+
+        tables = self._tables()
+        polled = await self._walk_polled(tables)
+        now = self.clock()
+        if self._lookups_stale(tables, polled, now, changed):
+            await self._refresh_lookups(tables, polled, now)
+
+        samples = [Sample(self.target.element, "sysUpTime", (), uptime, now, SampleKind.GAUGE)]
+        for scalar in scalars:
+            samples.extend(self._scalar_samples(scalar, values.get(scalar.oid), uptime, now))
+        rows: dict[str, list[Row]] = {}
+        keep: set[tuple[str, str, str]] = {("scalar", "", s.name) for s in scalars}
+        for table in tables:
+            rows[table.name] = self._table_samples(table, polled, uptime, now, samples, keep)
+        self._rates.retain(keep)  # type: ignore[arg-type]
+        self.rows = rows
+        return samples
+
+    async def _get(self, oids: list[str]) -> dict[str, object]:
+        values = await self.client.get(self.target, oids)
+        self.varbinds += len(values)
+        return values
+
+    def _scalars(self) -> list[Scalar]:
+        return [s for p in self.active or () for s in p.scalars]
+
+    def _tables(self) -> list[Table]:
+        return [t for p in self.active or () for t in p.tables]
+
+    async def _walk_polled(self, tables: list[Table]) -> dict[str, dict[str, object]]:
+        """One multi-column walk of every polled column (and discontinuity marker)."""
+        oids: list[str] = []
+        for table in tables:
+            oids.extend(c.oid for c in table.polled)
+            if table.discontinuity:
+                oids.append(table.discontinuity)
+        oids = list(dict.fromkeys(oids))
+        if not oids:
+            return {}
+        known = [len(c.rows) for c in self._cache.values()]
+        # Known row count + 1: one GETBULK round trip ends every column of a small table.
+        rows = min(max(known) + 1, self.target.max_repetitions) if known and max(known) else None
+        result = await self.client.walk_table(self.target, oids, max_repetitions=rows)
+        self.varbinds += sum(len(column) for column in result.values())
+        return result
+
+    def _lookups_stale(
+        self,
+        tables: list[Table],
+        polled: dict[str, dict[str, object]],
+        now: float,
+        changed: bool,
+    ) -> bool:
+        if self._lookups_at is None or changed or now - self._lookups_at >= self.label_refresh:
+            return True
+        for table in tables:
+            if not table.lookups:
+                continue
+            cache = self._cache.get(table.name)
+            if cache is None:
+                return True
+            for column in table.polled:
+                if any(suffix not in cache.rows for suffix in polled.get(column.oid, {})):
+                    return True  # a new row: its labels are unknown
+        return False
+
+    async def _refresh_lookups(
+        self, tables: list[Table], polled: dict[str, dict[str, object]], now: float
+    ) -> None:
+        """Walk every lookup column of every table again, in one multi-column walk."""
+        oids = list(dict.fromkeys(c.oid for t in tables for c in t.lookups))
+        result = await self.client.walk_table(self.target, oids) if oids else {}
+        self.varbinds += sum(len(column) for column in result.values())
+        self._cache = {}
+        for table in tables:
+            values = {c.name: result.get(c.oid, {}) for c in table.lookups}
+            rows = {s for column in values.values() for s in column}
+            rows.update(s for c in table.polled for s in polled.get(c.oid, {}))
+            self._cache[table.name] = _Cache(values, rows)
+        self._lookups_at = now
+        self.lookup_refreshes += 1
+        log.debug("%s: lookups refreshed (%d columns)", self.target.element, len(oids))
+
+    # -- samples -------------------------------------------------------------------------
+
+    def _scalar_samples(
+        self, scalar: Scalar, raw: object, uptime: int, now: float
+    ) -> list[Sample]:
+        value = _int(raw)
+        if value is None:
+            return []
+        element = self.target.element
+        kind = SampleKind.COUNTER if scalar.type.width else SampleKind.GAUGE
+        shown: float = value * scalar.scale if scalar.scale is not None else value
+        samples = [Sample(element, scalar.name, (), shown, now, kind)]
+        if scalar.rate is not None:
+            rate = self._rates.update(
+                ("scalar", "", scalar.name), value, now, width=scalar.type.width, uptime=uptime
+            )
+            if rate is not None:
+                samples.append(
+                    Sample(element, scalar.rate, (), rate * scalar.rate_scale, now, SampleKind.RATE)
+                )
+        return samples
+
+    def _table_samples(
+        self,
+        table: Table,
+        polled: dict[str, dict[str, object]],
+        uptime: int,
+        now: float,
+        samples: list[Sample],
+        keep: set[tuple[str, str, str]],
+    ) -> list[Row]:
+        element = self.target.element
+        cache = self._cache.get(table.name, _Cache({}, set()))
+        columns = {c.name: polled.get(c.oid, {}) for c in table.polled}
+        if table.polled:
+            suffixes = {s for column in columns.values() for s in column}
+        else:
+            suffixes = {s for column in cache.values.values() for s in column}
+        discontinuity = polled.get(table.discontinuity, {}) if table.discontinuity else {}
+        rows: list[Row] = []
+        for suffix in sorted(suffixes, key=_suffix_key):
+            values: dict[str, object] = {
+                c.name: cache.values.get(c.name, {}).get(suffix) for c in table.lookups
+            }
+            values.update({name: column.get(suffix) for name, column in columns.items()})
+            if table.filter is not None and values.get(table.filter.column) not in table.filter.values:
+                continue
+            rows.append(Row(table.name, suffix, values))
+            names = _index_labels(table.index, suffix)
+            names.update({c.name: _text(values[c.name]) for c in table.columns if c.name in table.labels})
+            labels = tuple(sorted((k, names.get(k, "")) for k in table.labels))
+            rate_names = table.labels if table.rate_labels is None else table.rate_labels
+            rate_labels = tuple(sorted((k, names.get(k, _text(values.get(k)))) for k in rate_names))
+            speed_bps = 0.0
+            if table.speed is not None:
+                speed_bps = (_int(values.get(table.speed.column)) or 0) * table.speed.scale
+            marker = _int(discontinuity.get(suffix))
+            for column in table.columns:
+                if column.type is ColumnType.STRING_LABEL or not column.export:
+                    continue
+                value = _int(values[column.name])
+                if value is None or value in column.ignore:
+                    continue
+                if column.type.width:
+                    samples.append(Sample(element, column.name, labels, value, now, SampleKind.COUNTER))
+                    key = (table.name, suffix, column.name)
+                    keep.add(key)
+                    self._rate_samples(
+                        column, key, value, speed_bps, marker, uptime, now, rate_labels, samples
+                    )
+                    continue
+                shown = self._gauge_value(column, value, values)
+                samples.append(Sample(element, column.name, labels, shown, now, SampleKind.GAUGE))
+        return rows
+
+    def _rate_samples(
+        self,
+        column: Column,
+        key: tuple[str, str, str],
+        value: int,
+        speed_bps: float,
+        marker: int | None,
+        uptime: int,
+        now: float,
+        labels: tuple[tuple[str, str], ...],
+        samples: list[Sample],
+    ) -> None:
+        bounded = column.utilization is not None and speed_bps > 0
+        max_rate = speed_bps / column.rate_scale * self.speed_margin if bounded else None
+        rate = self._rates.update(
+            key,
+            value,
+            now,
+            width=column.type.width,
+            uptime=uptime,
+            max_rate=max_rate,
+            discontinuity=marker,
+        )
+        if rate is None or column.rate is None:
+            return
+        element = self.target.element
+        scaled = rate * column.rate_scale
+        samples.append(Sample(element, column.rate, labels, scaled, now, SampleKind.RATE))
+        if column.utilization is not None and speed_bps > 0:
+            samples.append(
+                Sample(element, column.utilization, labels, scaled / speed_bps, now, SampleKind.RATE)
+            )
+
+    @staticmethod
+    def _gauge_value(column: Column, value: int, values: dict[str, object]) -> float:
+        shown: float = value
+        if column.sensor_exponent is not None:
+            exponent = _int(values.get(column.sensor_exponent))
+            if exponent is not None:
+                shown = shown * 10.0 ** (3 * (exponent - 9))
+        if column.sensor_precision is not None:
+            precision = _int(values.get(column.sensor_precision))
+            if precision:
+                shown = shown / 10.0**precision
+        if column.scale is not None:
+            shown = shown * column.scale
+        return shown
+
+
+def _suffix_key(suffix: str) -> tuple[int, ...] | tuple[float]:
+    try:
+        return tuple(int(p) for p in suffix.split("."))
+    except ValueError:
+        return (float("inf"),)
