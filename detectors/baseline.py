@@ -120,6 +120,37 @@ class EwmaBaseline(BaseEstimator):
             self._init_state(rows.shape[1])
         return self._learn(rows)
 
+    def partial_fit_columns(self, columns: ArrayLike, X: ArrayLike) -> Self:
+        """Learn ``X`` for the series ``columns`` only (a batch of a few series of many).
+
+        Parameters
+        ----------
+        columns : array-like of int, shape (n_columns,)
+            Unique series indices.
+        X : array-like of shape (n_columns,) or (n_samples, n_columns)
+            Observations of those series, NaN = missing.
+
+        Returns
+        -------
+        self : EwmaBaseline
+        """
+        check_is_fitted(self)
+        cols = np.asarray(columns, dtype=np.intp)
+        rows = np.asarray(X, dtype=np.float64).reshape(-1, len(cols))
+        mean, scale, n_seen = self._learn_arrays(
+            rows, self.mean_[cols], self.scale_[cols], self.n_seen_[cols]
+        )
+        self.mean_[cols], self.scale_[cols], self.n_seen_[cols] = mean, scale, n_seen
+        return self
+
+    def deviation_columns(self, columns: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
+        """:meth:`deviation` of the series ``columns`` only; ``X`` has shape (n_columns,)."""
+        check_is_fitted(self)
+        cols = np.asarray(columns, dtype=np.intp)
+        x = np.asarray(X, dtype=np.float64)
+        z = (x - self.mean_[cols]) / np.maximum(self.scale_[cols], self.min_scale)
+        return np.where(self.n_seen_[cols] >= self.warmup, z, np.nan)
+
     def resize(self, n_series: int) -> Self:
         """Grow to ``n_series`` series; the new ones start empty (un-warmed).
 
@@ -264,8 +295,19 @@ class EwmaBaseline(BaseEstimator):
         return x
 
     def _learn(self, rows: NDArray[np.float64]) -> Self:
+        self.mean_, self.scale_, self.n_seen_ = self._learn_arrays(
+            rows, self.mean_, self.scale_, self.n_seen_
+        )
+        return self
+
+    def _learn_arrays(
+        self,
+        rows: NDArray[np.float64],
+        mean: NDArray[np.float64],
+        scale: NDArray[np.float64],
+        n_seen: NDArray[np.int64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
         alpha, clip, min_scale, warmup = self.alpha, self.clip, self.min_scale, self.warmup
-        mean, scale, n_seen = self.mean_, self.scale_, self.n_seen_
         for x in rows:
             present = ~np.isnan(x)
             first = present & (n_seen == 0)
@@ -281,5 +323,4 @@ class EwmaBaseline(BaseEstimator):
             mean = np.where(later, new_mean, np.where(first, x, mean))
             scale = np.where(later, new_scale, np.where(first, 0.0, scale))
             n_seen = n_seen + present
-        self.mean_, self.scale_, self.n_seen_ = mean, scale, n_seen
-        return self
+        return mean, scale, n_seen

@@ -242,3 +242,151 @@ def test_from_config(cfg: DetectorsConfig, first_states: list[EventState]) -> No
     assert flat(net.run(engine, 50)) == []
     net.override[(A, "if_in_errors_per_s")] = 412.0
     assert [e.state for e in flat(net.run(engine, 1))] == first_states
+
+
+# -- forecasts, new metrics, hysteresis, damping, collective, memory ------------------------
+
+from detectors.engine import (  # noqa: E402
+    COLLECTIVE_DEGRADATION,
+    DETECTOR_COLLECTIVE,
+    DETECTOR_FORECAST,
+    PREDICTED_BREACH,
+)
+
+
+def gauge(element: str, metric: str, value: float, t: float, port: str = "pon0") -> Sample:
+    return Sample(element, metric, labels_of(ifName=port), value, t, SampleKind.GAUGE)
+
+
+def test_utilization_breach_is_predicted_before_the_crossing(
+    warmed: tuple[DetectionEngine, Net],
+) -> None:
+    engine, net = warmed
+    events: list[Event] = []
+    level, crossed_at = 0.5, None
+    for _ in range(120):
+        level += 0.004  # +0.24 per hour, creeping to saturation
+        net.override[(B, "if_out_utilization")] = level
+        if crossed_at is None and level >= 0.9:
+            crossed_at = net.t + STEP
+        events += flat(net.run(engine, 1))
+    name = PREDICTED_BREACH[UTILIZATION_HIGH]
+    predicted = [e for e in events if e.name == name and e.state is EventState.FIRING]
+    assert len(predicted) == 1 and crossed_at is not None
+    (p,) = predicted
+    assert p.detector == DETECTOR_FORECAST and p.label("metric") == "if_out_utilization"
+    assert p.label("alertname") == name and p.label("severity") == "critical"
+    assert p.fired_at is not None and crossed_at - p.fired_at >= 10 * 60  # >= 10 min of lead
+    assert p.eta is not None and p.eta > p.fired_at
+    lead = crossed_at - p.fired_at
+    assert crossed_at - 0.5 * lead <= p.eta <= crossed_at + lead  # the EW fit lags a new ramp
+    assert "heading for 90%" in p.summary
+
+
+def test_optical_rx_decay_lower_threshold_predicted_then_breached() -> None:
+    engine = DetectionEngine()
+    rng = np.random.default_rng(1)
+    events: list[Event] = []
+    t, level = 0.0, -20.0
+    for step in range(300):
+        t += STEP
+        if step >= 100:
+            level -= 0.05  # 3 dB per hour
+        events += engine.update([gauge("olt-1", "optical_rx_dbm", level + rng.normal(0, 0.1), t)])
+    firing = [(e.name, e.fired_at) for e in events if e.state is EventState.FIRING]
+    names = [n for n, _ in firing]
+    assert names == ["OpticalRxPowerBreachPredicted", "OpticalRxPowerLow"]
+    predicted_at, breached_at = firing[0][1], firing[1][1]
+    assert predicted_at is not None and breached_at is not None
+    assert breached_at - predicted_at >= 30 * 60
+    low = next(e for e in events if e.name == "OpticalRxPowerLow")
+    assert low.severity is Severity.CRITICAL and low.detector == DETECTOR_STATIC
+    assert "low: -27." in low.summary or "low: -28." in low.summary
+
+
+def test_warm_up_of_a_new_gauge_series_produces_nothing() -> None:
+    engine = DetectionEngine(warmup=20, for_=0.0)
+    states = [engine.update([gauge("olt-1", "optical_rx_dbm", -31.0, i * STEP)]) for i in range(21)]
+    assert states[:20] == [[]] * 20 and [e.name for e in states[20]] == ["OpticalRxPowerLow"]
+
+
+def test_hysteresis_holds_between_clear_and_threshold(warmed: tuple[DetectionEngine, Net]) -> None:
+    engine, net = warmed
+    net.override[(B, "if_in_utilization")] = 0.95
+    assert [e.state for e in flat(net.run(engine, 3))] == [EventState.PENDING, EventState.FIRING]
+    net.override[(B, "if_in_utilization")] = 0.87  # below 0.9, above the 0.85 clear level
+    assert [e for e in flat(net.run(engine, 20)) if e.name == UTILIZATION_HIGH] == []
+    assert [e.state for e in engine.active() if e.name == UTILIZATION_HIGH] == [EventState.FIRING]
+    net.override[(B, "if_in_utilization")] = 0.5
+    after = [e for e in flat(net.run(engine, 10)) if e.name == UTILIZATION_HIGH]
+    assert [e.state for e in after] == [EventState.RESOLVED]
+
+
+@pytest.mark.parametrize("damped", [True, False])
+def test_flapping_port_is_one_event_with_damping(damped: bool) -> None:
+    engine, net = (DetectionEngine() if damped else DetectionEngine(damping=None)), Net()
+    flat(net.run(engine, QUIET_STEPS))
+    per_cycle: list[list[Event]] = []
+    for _cycle in range(12):  # errors for 3 min, clean for 7 min: beyond keep_firing_for
+        net.override[(A, "if_in_errors_per_s")] = 412.0
+        events = flat(net.run(engine, 3))
+        del net.override[(A, "if_in_errors_per_s")]
+        events += flat(net.run(engine, 7))
+        per_cycle.append([e for e in events if e.name == ERRORS_RISING])
+    firing = [e for c in per_cycle for e in c if e.state is EventState.FIRING]
+    if not damped:
+        assert len(firing) == 12  # the storm damping prevents
+        return
+    # Cisco defaults: the first two flaps pass, the third suppresses: then one held FIRING
+    assert len(firing) == 3 and per_cycle[3:] == [[]] * 9
+    (held,) = [e for e in engine.active() if e.name == ERRORS_RISING]
+    assert held.state is EventState.FIRING and ("flapping", "true") in held.annotations
+
+
+def test_collective_degradation_of_one_pon_is_one_parent_event() -> None:
+    onts = [f"ont-{i}" for i in range(6)]
+    engine = DetectionEngine(for_=0.0, parents={o: "olt-1/pon-3" for o in onts})
+    rng = np.random.default_rng(4)
+    events: list[Event] = []
+    for step in range(60):
+        t = step * STEP
+        bad = step >= 40
+        samples = [
+            gauge(o, "optical_rx_dbm", (-31.0 if bad and i < 4 else -20.0) + rng.normal(0, 0.1), t)
+            for i, o in enumerate(onts)
+        ]
+        events += engine.update(samples)
+    parent = [e for e in events if e.name == COLLECTIVE_DEGRADATION]
+    assert [(e.element, e.state) for e in parent] == [("olt-1/pon-3", EventState.FIRING)]
+    (p,) = parent
+    assert p.detector == DETECTOR_COLLECTIVE and p.label("scope") == "children"
+    assert dict(p.annotations)["children"] == "ont-0,ont-1,ont-2,ont-3"
+    assert p.value == pytest.approx(4 / 6) and "4 of 6 elements" in p.summary
+    assert engine.collective_members("olt-1/pon-3", 59 * STEP) == onts[:4]
+    children = [e for e in engine.active() if e.name == "OpticalRxPowerLow"]
+    assert len(children) == 4 and all(("collective", "olt-1/pon-3") in e.annotations for e in children)
+
+
+def test_isolated_ont_is_not_collective() -> None:
+    onts = [f"ont-{i}" for i in range(6)]
+    engine = DetectionEngine(for_=0.0, parents={o: "pon" for o in onts})
+    events: list[Event] = []
+    for step in range(60):
+        vals = [-31.0 if (step >= 40 and i == 0) else -20.0 for i in range(6)]
+        events += engine.update([gauge(o, "optical_rx_dbm", v, step * STEP) for o, v in zip(onts, vals, strict=True)])
+    assert COLLECTIVE_DEGRADATION not in {e.name for e in events}
+    assert "OpticalRxPowerLow" in {e.name for e in events}
+
+
+def test_array_memory_per_series_is_within_budget() -> None:
+    engine = DetectionEngine()
+    samples = [
+        Sample(f"r{e}", m, labels_of(ifIndex=str(p)), 0.1, 0.0, SampleKind.RATE)
+        for e in range(20)
+        for p in range(10)
+        for m in ("if_in_utilization", "if_out_utilization", "if_in_errors_per_s",
+                  "if_out_errors_per_s", "if_in_discards_per_s")
+    ]  # fmt: skip
+    engine.update(samples)
+    assert engine.series_count == 1000
+    assert 0 < engine.nbytes_per_series() <= 4096

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from detectors.event import EventState
-from detectors.state import ConditionStatus, ConditionTracker
+from detectors.state import ConditionStatus, ConditionTracker, FlapDamping
 
 P, F, R = EventState.PENDING, EventState.FIRING, EventState.RESOLVED
 T, _ = True, False
@@ -117,3 +119,77 @@ def test_forget_drops_without_transition() -> None:
 def test_negative_durations_rejected(for_: float, keep: float) -> None:
     with pytest.raises(ValueError):
         ConditionTracker(for_=for_, keep_firing_for=keep)
+
+
+# -- flap damping ----------------------------------------------------------------------------
+
+
+def flapping(tracker: ConditionTracker[str], period: float, cycles: int, start: float = 0.0) -> list[EventState]:
+    """Up for one step, down for the rest of ``period``, steps of 60 s; the transitions."""
+    out = []
+    t = start
+    for _ in range(cycles):
+        for k in range(int(period // 60)):
+            tr = tracker.update("port", k == 0, t)
+            if tr is not None:
+                out.append(tr)
+            t += 60.0
+    return out
+
+
+def test_without_damping_a_slow_flap_is_a_storm() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(for_=0.0, keep_firing_for=120.0)
+    got = flapping(tracker, period=600.0, cycles=10)
+    assert got.count(F) == 10 and got.count(R) == 10
+
+
+def test_damping_turns_the_storm_into_one_event() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(
+        for_=0.0, keep_firing_for=120.0, damping=FlapDamping()
+    )
+    got = flapping(tracker, period=600.0, cycles=10)
+    # the first flaps pass (penalty below suppress), then the port is held firing
+    assert got.count(F) <= 3
+    assert tracker.flapping("port") and tracker.status("port") is not None
+    assert tracker.status("port").state is F and tracker.status("port").flapping  # type: ignore[union-attr]
+    # quiet: the penalty decays below reuse, then keep_firing_for, then one RESOLVED
+    quiet = [tracker.update("port", False, 6000.0 + 60.0 * k) for k in range(120)]
+    assert [q for q in quiet if q is not None] == [R]
+    assert not tracker.flapping("port")
+
+
+def test_damping_holds_a_fast_flap_in_one_firing() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(
+        for_=120.0, keep_firing_for=0.0, damping=FlapDamping()
+    )
+    got = flapping(tracker, period=120.0, cycles=20)  # up 1 min, down 1 min: never 2 min up
+    assert got.count(F) == 1 and R not in got[got.index(F):]
+
+
+def test_penalty_decays_with_half_life_and_is_capped() -> None:
+    d = FlapDamping(half_life=100.0, max_suppress=200.0)
+    tracker: ConditionTracker[str] = ConditionTracker(for_=0.0, damping=d)
+    tracker.update("k", True, 0.0)
+    assert tracker.penalty("k", 100.0) == pytest.approx(500.0)
+    for i in range(1, 20):
+        tracker.update("k", False, i - 0.5)
+        tracker.update("k", True, float(i))
+    assert tracker.penalty("k", 19.0) <= d.ceiling == pytest.approx(750.0 * 4)
+
+
+def test_state_dict_round_trip() -> None:
+    a: ConditionTracker[int] = ConditionTracker(for_=60.0, keep_firing_for=60.0, damping=FlapDamping())
+    for i, active in enumerate([True, True, False, True, True, False]):
+        a.update(7, active, 60.0 * i)
+    b: ConditionTracker[int] = ConditionTracker(for_=60.0, keep_firing_for=60.0, damping=FlapDamping())
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert dict(b.items()) == dict(a.items()) and b.penalty(7, 400.0) == a.penalty(7, 400.0)
+    steps = [(True, 400.0), (False, 460.0), (False, 520.0), (False, 580.0)]
+    assert [a.update(7, x, t) for x, t in steps] == [b.update(7, x, t) for x, t in steps]
+    with pytest.raises(ValueError, match="malformed"):
+        b.load_state_dict({"conditions": [[1, "nope", 0, None, None, None]], "flaps": []})
+
+
+def test_invalid_damping() -> None:
+    with pytest.raises(ValueError):
+        FlapDamping(reuse=3000.0)
