@@ -26,7 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import free_tcp_port, require_binary, require_module
 from vigil.lab import demo_site
 
-SPEEDUP = 120
+# 60x: one simulated minute per wall second; fast enough for CI, slow enough that a loaded
+# machine's event-loop lag does not distort rates (at 120x, 0.1 s of lag is 12 simulated seconds).
+SPEEDUP = 60
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
@@ -93,7 +95,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     log = (data_dir / "vigil.log").open("w")
     proc = subprocess.Popen(
         [*vigil_command(), "run", "--http", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
-         "--speedup", str(SPEEDUP), "--fault-at", "20m", "--lab-port", str(lab_port), "--duration", "240"],
+         "--speedup", str(SPEEDUP), "--fault-at", "20m", "--lab-port", str(lab_port), "--duration", "400"],
         stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
     )
     r = Run(f"http://127.0.0.1:{port}", data_dir, lab_port, proc, time.monotonic())
@@ -134,7 +136,7 @@ def test_startup_banner_and_metrics(run: Run) -> None:
     polls = [s for s in families["vigil_polls"].samples if s.name == "vigil_polls_total"]
     assert {s.labels["element"] for s in polls if s.labels["result"] == "ok"} >= {FAULT_ELEMENT, "cr-gz-01"}
     log = (run.data_dir / "vigil.log").read_text(encoding="utf-8")
-    assert "/agent" in log and "120× real time" in log
+    assert "/agent" in log and f"{SPEEDUP}× real time" in log
 
 
 def test_prometheus_scrapes_metrics_and_rate_works(run: Run, tmp_path: Path) -> None:
@@ -156,7 +158,10 @@ def test_prometheus_scrapes_metrics_and_rate_works(run: Run, tmp_path: Path) -> 
     api = f"http://127.0.0.1:{port}/api/v1"
     try:
         def query(q: str) -> list[dict[str, Any]]:
-            body = httpx.get(f"{api}/query", params={"query": q}, timeout=5).json()
+            try:
+                body = httpx.get(f"{api}/query", params={"query": q}, timeout=5).json()
+            except ValueError:  # not ready yet: Prometheus answers 503 in plain text while starting
+                return []
             return body["data"]["result"] if body.get("status") == "success" else []
 
         up = run.wait_for("Prometheus to scrape vigil", lambda: query('up{job="vigil"} == 1'), 30)
@@ -175,7 +180,7 @@ def test_prometheus_scrapes_metrics_and_rate_works(run: Run, tmp_path: Path) -> 
 
 def test_fault_opens_one_incident_ticket_banner_and_sms(run: Run) -> None:
     incidents = run.wait_for(
-        "the incident", lambda: [i for i in run.get("/api/v1/incidents") if i["status"] == "open"], 60
+        "the incident", lambda: [i for i in run.get("/api/v1/incidents") if i["status"] == "open"], 120
     )
     opened_wall = time.monotonic() - run.started
     assert [i["element"] for i in incidents] == [FAULT_ELEMENT]
@@ -205,7 +210,7 @@ def test_fault_opens_one_incident_ticket_banner_and_sms(run: Run) -> None:
     unaffected = run.get(f"/api/v1/callers/{sorted(others)[0]}/impact")
     assert unaffected["affected"] is False and unaffected["script"] is None
     assert httpx.get(run.url + "/api/v1/callers/not-a-phone/impact").status_code == 422
-    print(f"incident open {opened_wall:.1f}s after start at x{SPEEDUP}")
+    print(f"incident open {opened_wall:.1f}s after start at x{SPEEDUP}")  # shown with -s
 
 
 def test_agent_page_shows_banner_and_looks_up_callers(run: Run) -> None:
@@ -244,7 +249,7 @@ def test_recovery_resolves_everything(run: Run) -> None:
     incidents = run.wait_for(
         "the incident to resolve",
         lambda: [i for i in run.get("/api/v1/incidents") if i["status"] == "resolved"],
-        90,
+        150,
     )
     assert len(incidents) == 1 and not [i for i in run.get("/api/v1/incidents") if i["status"] == "open"]
     (ticket,) = run.get("/api/v1/tickets")
