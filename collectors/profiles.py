@@ -378,6 +378,10 @@ class ProfileCollector:
         self._last_uptime = uptime
         self._last_if_number = values[IF_NUMBER]
         self._last_table_change = values[IF_TABLE_LAST_CHANGE]
+        if reset and self.select and not selecting:
+            # The device restarted: it may have been replaced or upgraded, so read sysObjectID.
+            values.update(await self._get([SYS_OBJECT_ID]))
+            selecting = True
         if selecting:
             self.sys_object_id = _text(values[SYS_OBJECT_ID]) or None
             self.active = select_profiles(self.profiles, self.sys_object_id)
@@ -387,11 +391,11 @@ class ProfileCollector:
                 self.sys_object_id,
                 ", ".join(p.name for p in self.active) or "none",
             )
+            asked = {s.oid for s in scalars}
             scalars = self._scalars()
-            if scalars:
-                values.update(await self._get([s.oid for s in scalars]))
-        elif reset and self.select:
-            self.active = None  # re-read sysObjectID next poll: the device may have been replaced
+            missing = [s.oid for s in scalars if s.oid not in asked]
+            if missing:
+                values.update(await self._get(missing))
 
         tables = self._tables()
         polled = await self._walk_polled(tables)
