@@ -49,6 +49,50 @@ CASES = [
 ]
 
 
+# (case, [(value, timestamp, discontinuity marker)], width, expected rate of the last update)
+DISCONTINUITY_CASES = [
+    ("same marker", [(100, 0.0, 0), (1100, 10.0, 0)], 64, 100.0),
+    ("marker changed: no sample", [(100, 0.0, 0), (1100, 10.0, 4711)], 64, None),
+    ("marker changed, counter went down", [(10**9, 0.0, 0), (5, 10.0, 4711)], 32, None),
+    ("after the change, rates resume", [(100, 0.0, 0), (1100, 10.0, 4711), (2100, 20.0, 4711)], 64, 100.0),
+    ("marker unknown before", [(100, 0.0, None), (1100, 10.0, 4711)], 64, 100.0),
+    ("marker unknown now", [(100, 0.0, 0), (1100, 10.0, None)], 64, 100.0),
+    ("wrap with a steady marker", [(W32 - 100, 0.0, 7), (400, 10.0, 7)], 32, 50.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("updates", "width", "expected"),
+    [pytest.param(u, w, e, id=case) for case, u, w, e in DISCONTINUITY_CASES],
+)
+def test_discontinuity(
+    updates: list[tuple[int, float, int | None]], width: int, expected: float | None
+) -> None:
+    calc = RateCalculator()
+    rate = None
+    for value, timestamp, marker in updates:
+        rate = calc.update("k", value, timestamp, width=width, discontinuity=marker)
+    if expected is None:
+        assert rate is None
+    else:
+        assert rate == pytest.approx(expected)
+
+
+# What the profile's counter type means for a decrease of 1000 from just below 2**32.
+@pytest.mark.parametrize(
+    ("column_type", "expected"),
+    [("counter32", 100.0), ("counter64", None)],
+)
+def test_width_comes_from_the_profile_type(column_type: str, expected: float | None) -> None:
+    from collectors.profiles import ColumnType
+
+    width = ColumnType(column_type).width
+    calc = RateCalculator()
+    calc.update("k", W32 - 500, 0.0, width=width)
+    rate = calc.update("k", 500, 10.0, width=width)
+    assert rate == (pytest.approx(expected) if expected is not None else None)
+
+
 @pytest.mark.parametrize(
     ("updates", "width", "max_rate", "expected"),
     [pytest.param(u, w, m, e, id=case) for case, u, w, m, e in CASES],
