@@ -358,6 +358,7 @@ class DetectionEngine:
         self._element_index: dict[str, int] = {}
         self._ports: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self._port_elem = np.zeros(0, dtype=np.int32)
+        self._port_keys: list[tuple[str, tuple[tuple[str, str], ...]]] = []  # port -> key, lazily
         self._parents: dict[str, str] = dict(parents or {})
         self._parent_names: list[str] = []
         self._last_refit = -math.inf
@@ -470,7 +471,7 @@ class DetectionEngine:
         fc = self._forecaster
         fc.partial_fit(x[None, :], times[None, :], columns=cols)
         eta = fc.predict_eta(x, times, thr, sign, columns=cols)
-        predicted = ~np.isnan(eta) & warmed
+        predicted = ~np.isnan(eta) & warmed & ~active  # a breach under way needs no forecast
         level = fc.trend(cols)[0]
 
         composite = np.full(len(cols), np.nan)
@@ -748,8 +749,8 @@ class DetectionEngine:
         )
 
     def _collective_event(self, family: str, p: int, status: ConditionStatus, now: float) -> Event:
-        if family == _T_PORTS:
-            element = self._elements[int(self._port_elem[p])] if p < len(self._port_elem) else "?"
+        if family == _T_PORTS:  # p is the element, its children are its ports
+            element = self._elements[p]
             det = self._port_collective
             members = [self._port_name(int(c)) for c in det.members(p, now)]
             scope, what = "ports", "ports"
@@ -870,11 +871,11 @@ class DetectionEngine:
         return e
 
     def _port_name(self, port: int) -> str:
-        for (element, labels), p in self._ports.items():
-            if p == port:
-                d = dict(labels)
-                return d.get("ifName") or d.get("ifDescr") or d.get("ifIndex") or element
-        return str(port)
+        if len(self._port_keys) != len(self._ports):
+            self._port_keys = list(self._ports)
+        element, labels = self._port_keys[port]
+        d = dict(labels)
+        return d.get("ifName") or d.get("ifDescr") or d.get("ifIndex") or element
 
     def _grow(self) -> None:
         n = self.series_count

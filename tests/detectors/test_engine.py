@@ -390,3 +390,22 @@ def test_array_memory_per_series_is_within_budget() -> None:
     engine.update(samples)
     assert engine.series_count == 1000
     assert 0 < engine.nbytes_per_series() <= 4096
+
+
+def test_many_ports_of_one_element_erroring_is_one_element_event() -> None:
+    engine = DetectionEngine(for_=0.0)
+    rng = np.random.default_rng(6)
+    events: list[Event] = []
+    for step in range(40):
+        bad = step >= 30
+        events += engine.update([
+            Sample("olt-2", "if_in_errors_per_s", labels_of(ifIndex=str(p), ifName=f"gpon-{p}"),
+                   (300.0 if bad and p < 5 else abs(rng.normal(0, 0.05))), step * STEP, SampleKind.RATE)
+            for p in range(8)
+        ])  # fmt: skip
+    collective = [e for e in events if e.name == COLLECTIVE_DEGRADATION]
+    assert [(e.element, e.label("scope"), e.state) for e in collective] == [
+        ("olt-2", "ports", EventState.FIRING)
+    ]
+    assert dict(collective[0].annotations)["children"] == "gpon-0,gpon-1,gpon-2,gpon-3,gpon-4"
+    assert "5 of 8 ports under olt-2" in collective[0].summary
