@@ -269,3 +269,88 @@ def test_describe_lists_agents_and_timeline(clock: FakeClock) -> None:
     assert lines[0].split()[:3] == ["cr-gz-01", "udp://127.0.0.1:16100", "core"]
     assert any("ZTE" in line for line in lines)
     assert lines[-1].startswith("T+75 min")
+
+
+HR_PROCESSOR_LOAD = "1.3.6.1.2.1.25.3.3.1.2"
+ENT_PHYSICAL_NAME = "1.3.6.1.2.1.47.1.1.1.1.7"
+ENT_SENSOR = "1.3.6.1.2.1.99.1.1.1"
+ADSL_ATUR_PHYS = "1.3.6.1.2.1.10.94.1.1.3.1"
+
+
+def _rows(output: str) -> list[tuple[tuple[int, ...], str]]:
+    """``_parse`` without Net-SNMP's notices (end of the MIB view, nothing under the root)."""
+    notices = ("No more variables", "No Such Object", "No Such Instance")
+    lines = [line for line in output.splitlines() if line.startswith(".") and not any(n in line for n in notices)]
+    return _parse("\n".join(lines))
+
+
+async def test_bulkwalk_hr_processor_load_of_every_element(lab: LabNetwork, clock: FakeClock) -> None:
+    tool = require_binary("snmpbulkwalk")
+    for element in lab_devices(lab.site):
+        rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", _port(lab, element), HR_PROCESSOR_LOAD)
+        assert rc == 0, err
+        rows = _rows(out)
+        assert [oid[-1] for oid, _ in rows] == [768]
+        assert int(rows[0][1]) == round(lab.model.cpu(element, clock.t) * 100)
+        assert 3 <= int(rows[0][1]) <= 60
+
+
+async def test_bulkwalk_optical_sensors_of_an_olt(lab: LabNetwork, clock: FakeClock) -> None:
+    tool = require_binary("snmpbulkwalk")
+    target = _port(lab, "olt-yuexiu-01")
+    device = lab_devices(lab.site)["olt-yuexiu-01"]
+    rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", target, ENT_PHYSICAL_NAME)
+    assert rc == 0, err
+    names = dict((oid[-1], value) for oid, value in _rows(out))
+    assert names[1] == "olt-yuexiu-01"
+    pon = device.port(1)
+    assert names[1010] == f"{pon.name} transceiver" and names[1011] == f"{pon.name} Rx Power"
+    assert len(names) == 1 + 16 * 3  # chassis, then a module and two sensors per optic
+    rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", target, ENT_SENSOR)
+    assert rc == 0, err
+    table: dict[int, dict[int, str]] = {}
+    for oid, value in _rows(out):
+        table.setdefault(oid[-2], {})[oid[-1]] = value
+    assert set(table) == {1, 2, 3, 4, 5, 6}  # type, scale, precision, value, status, units
+    assert len(table[4]) == 32  # RX and TX of 16 optics
+    assert set(table[1].values()) == {"1"} and set(table[2].values()) == {"9"} and set(table[3].values()) == {"1"}
+    assert set(table[6].values()) == {"dBm"}
+    optics = {o.if_index: o for o in lab.model.optics("olt-yuexiu-01", clock.t)}
+    for if_index, reading in optics.items():
+        assert int(table[4][1000 + 10 * if_index + 1]) == round(reading.rx_dbm * 10)
+        assert int(table[4][1000 + 10 * if_index + 2]) == round(reading.tx_dbm * 10)
+        assert -220 <= int(table[4][1000 + 10 * if_index + 1]) <= -180
+    # entAliasMappingIdentifier: the module of ifIndex 17 (the uplink) maps to ifIndex.17
+    rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", target, "1.3.6.1.2.1.47.1.3.2.1.2")
+    assert rc == 0, err
+    alias = {oid[-2]: value for oid, value in _rows(out)}
+    assert alias[1170] == ".1.3.6.1.2.1.2.2.1.1.17"
+    # The whole OLT still walks in order to the end of its MIB view.
+    walk = require_binary("snmpwalk")
+    rc, out, err = await _run(walk, "-v2c", "-c", "public", "-On", target, ".1")
+    assert rc == 0, err
+    lines = [line for line in out.splitlines() if "No more variables" not in line]
+    assert lines[-1] == '.1.3.6.1.2.1.99.1.1.1.6.1182 = STRING: "dBm"'  # standby uplink's TX sensor
+
+
+async def test_bulkwalk_dsl_lines_follow_the_model(lab: LabNetwork, clock: FakeClock) -> None:
+    tool = require_binary("snmpbulkwalk")
+    target = _port(lab, "dslam-yuexiu-01")
+    rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", target, ADSL_ATUR_PHYS)
+    assert rc == 0, err
+    rows = _rows(out)
+    snr = {oid[-1]: int(v) for oid, v in rows if oid[-2] == 4}
+    atn = {oid[-1]: int(v) for oid, v in rows if oid[-2] == 5}
+    assert sorted(snr) == sorted(atn) == list(range(1, 23))  # lines in service, by ifIndex
+    for line in lab.model.dsl("dslam-yuexiu-01", clock.t):
+        assert snr[line.if_index] == round(line.snr_margin_db * 10)
+        assert atn[line.if_index] == round(line.attenuation_db * 10)
+    assert all(60 < v < 145 for v in snr.values())
+    # Elements without optics or lines serve none.
+    for element in ("cr-gz-01", "dslam-yuexiu-01"):
+        rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", _port(lab, element), ENT_SENSOR)
+        assert rc == 0, err
+        assert _rows(out) == []
+    rc, out, err = await _run(tool, "-v2c", "-c", "public", "-On", "-Oq", _port(lab, "olt-yuexiu-01"), ADSL_ATUR_PHYS)
+    assert rc == 0, err
+    assert not [oid for oid, _ in _rows(out) if oid[:12] == (1, 3, 6, 1, 2, 1, 10, 94, 1, 1, 3, 1)]

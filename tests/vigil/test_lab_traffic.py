@@ -177,3 +177,163 @@ def test_model_is_cheap(site) -> None:  # noqa: ANN001
             values += 5 * len(model.element(name, t))
     rate = values / (time.perf_counter() - began)
     assert rate > 20_000, f"{rate:.0f} counter values/s"
+
+
+# -- gauges and the degradation kinds ------------------------------------------------------------
+
+OLT, DSLAM = "olt-tianhe-01", "dslam-yuexiu-01"
+
+
+def test_gauges_in_range_over_a_day(site) -> None:  # noqa: ANN001
+    model = TrafficModel.for_site(site, (), boot=MIDNIGHT)
+    cpu, rx, tx, snr, atn = [], [], [], [], []
+    snr_by_hour: dict[int, list[float]] = {}
+    for minute in range(0, 24 * 60, 5):
+        t = MIDNIGHT + minute * 60.0
+        cpu += [model.cpu(name, t) for name in model.devices]
+        for name in ("olt-tianhe-01", "olt-haizhu-02"):
+            rx += [o.rx_dbm for o in model.optics(name, t)]
+            tx += [o.tx_dbm for o in model.optics(name, t)]
+        for line in model.dsl(DSLAM, t):
+            snr.append(line.snr_margin_db)
+            atn.append(line.attenuation_db)
+            snr_by_hour.setdefault(minute // 60, []).append(line.snr_margin_db)
+    assert min(cpu) > 0.03 and max(cpu) < 0.6
+    assert min(rx) > -22.5 and max(rx) < -17.5 and max(rx) - min(rx) > 2  # levels differ
+    assert min(tx) > -3.5 and max(tx) < 5.0
+    assert min(snr) > 6.5 and max(snr) < 14.5
+    assert min(atn) > 11.5 and max(atn) < 40.5
+    mean = {h: sum(v) / len(v) for h, v in snr_by_hour.items()}
+    assert mean[21] < mean[4] - 0.5  # crosstalk at the busy hour eats margin
+    assert len(model.optics(OLT, MIDNIGHT)) == 16  # 14 PON + uplink + standby
+    assert len(model.dsl(DSLAM, MIDNIGHT)) == 22  # lines in service
+    assert model.optics("cr-gz-01", MIDNIGHT) == () and model.dsl(OLT, MIDNIGHT) == ()
+    # gauges are functions of t: a fresh model agrees
+    t = MIDNIGHT + 7777.7
+    fresh = TrafficModel.for_site(site, (), boot=MIDNIGHT)
+    assert fresh.optics(OLT, t) == model.optics(OLT, t) and fresh.cpu(OLT, t) == model.cpu(OLT, t)
+
+
+START = MIDNIGHT + 10 * 3600  # the fault windows below: 10:00-14:00 local
+END = START + 4 * 3600
+
+
+def _util(model: TrafficModel, element: str, if_index: int, t: float) -> float:
+    """Highest of in/out utilisation over the minute ending at ``t``."""
+    a, b = model.port(element, if_index, t - 60), model.port(element, if_index, t)
+    speed = model.devices[element].port(if_index).speed_bps / 8
+    return max(b.in_octets - a.in_octets, b.out_octets - a.out_octets) / 60 / speed
+
+
+def _errors(model: TrafficModel, element: str, if_index: int, t: float) -> float:
+    return (model.port(element, if_index, t).in_errors - model.port(element, if_index, t - 60).in_errors) / 60
+
+
+# kind, element, ifIndex, peak, ramp, metric at (model, t), beyond the service level, safe outside
+KIND_CASES = [
+    (FaultKind.CRC_ERRORS, "agg-tianhe-01", 1, 150.0, lambda m, t: _errors(m, "agg-tianhe-01", 1, t),
+     lambda v: v > 50, lambda v: v < 1),
+    (FaultKind.UTILIZATION_CREEP, "agg-haizhu-01", 1, 0.97, lambda m, t: _util(m, "agg-haizhu-01", 1, t),
+     lambda v: v > 0.9, lambda v: v < 0.7),
+    (FaultKind.OPTICAL_DECAY, OLT, 3, 12.0, lambda m, t: m.optics(OLT, t)[2].rx_dbm,
+     lambda v: v < -27, lambda v: v > -23),
+    (FaultKind.SNR_EROSION, DSLAM, 5, 9.0, lambda m, t: m.dsl(DSLAM, t)[4].snr_margin_db,
+     lambda v: v < 6, lambda v: v > 6.4),
+    (FaultKind.CPU_RUNAWAY, "olt-haizhu-01", 0, 1.0, lambda m, t: m.cpu("olt-haizhu-01", t),
+     lambda v: v > 0.9, lambda v: v < 0.6),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "element", "if_index", "peak", "metric", "beyond", "safe"), KIND_CASES)
+def test_fault_kind_crosses_its_level_in_its_window_only(  # noqa: PLR0913
+    site, kind, element, if_index, peak, metric, beyond, safe  # noqa: ANN001
+) -> None:
+    ramp = 3 * 3600 if kind is not FaultKind.CPU_RUNAWAY else 40 * 60
+    fault = Fault(element, if_index, kind, START, END, peak, ramp=ramp)
+    model = TrafficModel.for_site(site, [fault], boot=MIDNIGHT)
+    values = {m: metric(model, MIDNIGHT + m * 60.0) for m in range(2, 24 * 60, 2)}
+    inside = {m: v for m, v in values.items() if START + 60 <= MIDNIGHT + m * 60 < END}
+    outside = {m: v for m, v in values.items() if not START <= MIDNIGHT + m * 60 - 60 < END}
+    assert all(safe(v) for v in outside.values()), [(m, v) for m, v in outside.items() if not safe(v)][:3]
+    crossed = [m for m, v in inside.items() if beyond(v)]
+    assert crossed, f"{kind} never crossed its level"
+    first = MIDNIGHT + min(crossed) * 60
+    assert START + 0.3 * ramp < first <= START + ramp + 120  # gradual: not at once, by the ramp end
+    late = [v for m, v in inside.items() if MIDNIGHT + m * 60 >= START + ramp + 60]
+    assert late and all(beyond(v) for v in late)  # held beyond until the repair
+    # Another series of the same element is untouched.
+    other = TrafficModel.for_site(site, (), boot=MIDNIGHT)
+    t = START + ramp + 600
+    if kind is FaultKind.OPTICAL_DECAY:
+        assert model.optics(OLT, t)[3] == other.optics(OLT, t)[3]
+    elif kind is FaultKind.SNR_EROSION:
+        assert model.dsl(DSLAM, t)[0] == other.dsl(DSLAM, t)[0]
+    elif kind is not FaultKind.CPU_RUNAWAY:
+        assert model.cpu(element, t) == other.cpu(element, t)
+
+
+def test_creep_counters_blend_the_normal_rate_into_saturation(site) -> None:  # noqa: ANN001
+    """The closed-form creep integral equals ``normal x (1 - w) + peak x w`` minute by minute."""
+    fault = Fault("agg-haizhu-01", 1, FaultKind.UTILIZATION_CREEP, START, END, 0.97, ramp=3 * 3600)
+    model = TrafficModel.for_site(site, [fault], boot=MIDNIGHT)
+    normal = TrafficModel.for_site(site, (), boot=MIDNIGHT)
+    speed = 10e9 / 8
+    for minute in range(-30, 5 * 60, 7):
+        t = START + minute * 60
+        a, b = model.port("agg-haizhu-01", 1, t), model.port("agg-haizhu-01", 1, t + 60)
+        na, nb = normal.port("agg-haizhu-01", 1, t), normal.port("agg-haizhu-01", 1, t + 60)
+        for got, base in ((b.in_octets - a.in_octets, nb.in_octets - na.in_octets),
+                          (b.out_octets - a.out_octets, nb.out_octets - na.out_octets)):  # fmt: skip
+            if t + 60 <= START or t >= END:
+                assert abs(got - base) <= 2  # truncation of the octets to integers
+            else:
+                w = min(max((t + 30 - START) / (3 * 3600), 0.0), 1.0)  # midpoint weight
+                assert got / 60 == pytest.approx(base / 60 * (1 - w) + 0.97 * speed * w, rel=2e-3, abs=1e4)
+    # counters are a function of t (a fresh model, asked out of order, agrees)
+    for t in (START + 7000.5, START + 100, END + 3):
+        assert TrafficModel.for_site(site, [fault], boot=MIDNIGHT).port("agg-haizhu-01", 1, t) == model.port(
+            "agg-haizhu-01", 1, t
+        )
+
+
+def test_flapping_toggles_oper_status_and_counts_relinks(site) -> None:  # noqa: ANN001
+    fault = Fault("agg-tianhe-01", 7, FaultKind.FLAPPING, START, START + 1800, 300, period=270)
+    assert fault.outages()[0] == (START, START + 108) and len(fault.outages()) == 7
+    model = TrafficModel.for_site(site, [fault], boot=MIDNIGHT)
+    statuses, prev = [], model.port("agg-tianhe-01", 7, START - 660)
+    for k in range(0, 60):
+        t = START - 600 + k * 60
+        c = model.port("agg-tianhe-01", 7, t)
+        inside = START <= t < START + 1800
+        statuses.append(c.oper_status)
+        assert c.in_octets >= prev.in_octets and c.in_errors >= prev.in_errors
+        if c.oper_status == 2 and prev.oper_status == 2:
+            assert c.in_octets == prev.in_octets  # nothing moves on a link that stayed down
+        if not inside:
+            assert c.oper_status == 1
+        prev = c
+    assert statuses.count(2) >= 7
+    assert sum(1 for a, b in zip(statuses, statuses[1:], strict=False) if a == 2 and b == 1) >= 6  # toggles
+    after = model.port("agg-tianhe-01", 7, START + 3600).in_errors
+    before = model.port("agg-tianhe-01", 7, START - 1).in_errors
+    assert 7 * 300 <= after - before <= 7 * 300 + 3  # one burst per re-link (plus background)
+
+
+def test_fault_validation(site) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match="no optic"):
+        TrafficModel.for_site(site, [Fault("agg-tianhe-01", 1, FaultKind.OPTICAL_DECAY, 0, 1, 5)], boot=0)
+    with pytest.raises(ValueError, match="not a DSL line"):
+        TrafficModel.for_site(site, [Fault(OLT, 1, FaultKind.SNR_EROSION, 0, 1, 5)], boot=0)
+    overlap = [
+        Fault("agg-tianhe-01", 1, FaultKind.UTILIZATION_CREEP, 0, 100, 0.9, ramp=50),
+        Fault("agg-tianhe-01", 1, FaultKind.SATURATION, 50, 150, 0.9),
+    ]
+    with pytest.raises(ValueError, match="overlap"):
+        TrafficModel.for_site(site, overlap, boot=0)
+    with pytest.raises(ValueError):
+        Fault(OLT, 0, FaultKind.CPU_RUNAWAY, 0, 1, 1.5)
+    with pytest.raises(ValueError):
+        Fault(OLT, 1, FaultKind.FLAPPING, 0, 1, 5, period=0)
+    TrafficModel.for_site(site, [Fault(OLT, 0, FaultKind.CPU_RUNAWAY, 0, 1, 1.0)], boot=0)  # element-wide
+    f = Fault(OLT, 1, FaultKind.OPTICAL_DECAY, 100, 500, 8, ramp=200, curve=2)
+    assert (f.progress(50), f.progress(200), f.progress(300), f.progress(400)) == (0.0, 0.25, 1.0, 1.0)

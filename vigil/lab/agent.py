@@ -7,6 +7,25 @@ calls the blocking ``open_dispatcher()``. Each port is registered under its own 
 stores it in the ``rfc3412.receiveMessage:request`` execution context, which is how the one
 instrumentation controller knows which element a request is for. Values are computed at request
 time from the ``TrafficModel`` at ``clock()``, read once per PDU.
+
+Besides SNMPv2-MIB system and IF-MIB ifTable/ifXTable, each agent serves what the collectors'
+health profiles poll:
+
+* HOST-RESOURCES-MIB ``hrProcessorTable`` (every element): one processor, hrDeviceIndex 768;
+  ``hrProcessorFrwID`` (.1) = 0.0 and ``hrProcessorLoad`` (.2, INTEGER percent over the last
+  minute) at ``1.3.6.1.2.1.25.3.3.1.2.768``.
+* ENTITY-MIB ``entPhysicalTable`` and ENTITY-SENSOR-MIB ``entPhySensorTable`` (OLTs): entity 1
+  is the chassis; the optic of ifIndex ``i`` is a module ``1000 + 10 i`` named "<ifName>
+  transceiver", mapped to ``ifIndex.i`` by ``entAliasMappingIdentifier`` (``47.1.3.2.1.2.E.0``),
+  with two sensors contained in it: ``+1`` "<ifName> Rx Power" and ``+2`` "<ifName> Tx Power".
+  DOM convention (RFC 3433 has no dBm type; Cisco's extension adds dBm(14)): ``entPhySensorType``
+  other(1), ``entPhySensorScale`` units(9), ``entPhySensorPrecision`` 1, ``entPhySensorValue``
+  in tenths of a dBm (-203 = -20.3 dBm), ``entPhySensorOperStatus`` ok(1),
+  ``entPhySensorUnitsDisplay`` "dBm". A profile should select sensors by UnitsDisplay "dBm"
+  (or type 14) and read ``value x 10 ** -precision`` (scale units).
+* ADSL-LINE-MIB ``adslAturPhysTable`` (DSLAMs, lines in service), indexed by ifIndex:
+  ``adslAturCurrSnrMgn`` (.4, INTEGER tenths of a dB) and ``adslAturCurrAtn`` (.5, Gauge32
+  tenths of a dB) at ``1.3.6.1.2.1.10.94.1.1.3.1.{4,5}.ifIndex``.
 """
 
 from __future__ import annotations
@@ -28,9 +47,9 @@ from pysnmp.smi.instrum import AbstractMibInstrumController
 
 from config.load import resolve_secret
 from config.models import SiteConfig
-from vigil.lab.device import Device, lab_devices
+from vigil.lab.device import Device, dsl_lines, lab_devices, optic_ports
 from vigil.lab.scenario import Fault
-from vigil.lab.traffic import PortCounters, TrafficModel
+from vigil.lab.traffic import CPU_DEVICE_INDEX, PortCounters, TrafficModel
 
 __all__ = ["LabNetwork"]
 
@@ -40,6 +59,14 @@ _SYSTEM = (1, 3, 6, 1, 2, 1, 1)
 _IF_NUMBER = (1, 3, 6, 1, 2, 1, 2, 1, 0)
 _IF_ENTRY = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 _IFX_ENTRY = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
+_HR_PROCESSOR = (1, 3, 6, 1, 2, 1, 25, 3, 3, 1)
+_ENT_PHYSICAL = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1)
+_ENT_ALIAS = (1, 3, 6, 1, 2, 1, 47, 1, 3, 2, 1, 2)
+_ENT_SENSOR = (1, 3, 6, 1, 2, 1, 99, 1, 1, 1)
+_ADSL_ATUR_PHYS = (1, 3, 6, 1, 2, 1, 10, 94, 1, 1, 3, 1)
+# entPhysicalClass values, EntitySensorDataType/Scale/Status values used here
+_CHASSIS, _MODULE, _SENSOR = 3, 9, 8
+_SENSOR_OTHER, _SCALE_UNITS, _SENSOR_OK = 1, 9, 1
 _GAUGE32_MAX = 4294967295
 _REQUEST = "rfc3412.receiveMessage:request"
 # pysnmp caps a GETBULK answer at 64 varbinds; a whole OLT table row set (18 ports x 6 columns)
@@ -57,6 +84,11 @@ class _Dyn(IntEnum):
     OUT_ERRORS = 4
     IN_DISCARDS = 5
     OPER_STATUS = 6
+    CPU_LOAD = 7
+    OPTIC_RX = 8
+    OPTIC_TX = 9
+    DSL_SNR = 10
+    DSL_ATN = 11
 
 
 _DYN_VALUE: dict[_Dyn, Callable[[PortCounters], Any]] = {
@@ -103,11 +135,59 @@ class _Table:
                 (_IFX_ENTRY + (15, i), v2c.Gauge32(p.speed_mbps)),
                 (_IFX_ENTRY + (18, i), v2c.OctetString(p.alias)),
             ]
+        rows += [
+            (_HR_PROCESSOR + (1, CPU_DEVICE_INDEX), v2c.ObjectIdentifier((0, 0))),
+            (_HR_PROCESSOR + (2, CPU_DEVICE_INDEX), (_Dyn.CPU_LOAD, 0)),
+        ]
+        rows += _entity_rows(device)
+        for pos, p in enumerate(dsl_lines(device)):
+            rows += [
+                (_ADSL_ATUR_PHYS + (4, p.if_index), (_Dyn.DSL_SNR, pos)),
+                (_ADSL_ATUR_PHYS + (5, p.if_index), (_Dyn.DSL_ATN, pos)),
+            ]
         rows.sort(key=lambda row: row[0])
         self.oids = [oid for oid, _ in rows]
         self.names = [v2c.ObjectIdentifier(oid) for oid in self.oids]
         self.values = [value for _, value in rows]
         self.index = {oid: n for n, oid in enumerate(self.oids)}
+
+
+def _entity_rows(device: Device) -> list[tuple[tuple[int, ...], Any]]:
+    """ENTITY-MIB and ENTITY-SENSOR-MIB rows: the chassis, one module and two sensors per optic."""
+    optics = optic_ports(device)
+    if not optics:
+        return []
+    rows: list[tuple[tuple[int, ...], Any]] = [
+        (_ENT_PHYSICAL + (2, 1), v2c.OctetString(device.model)),
+        (_ENT_PHYSICAL + (4, 1), v2c.Integer(0)),
+        (_ENT_PHYSICAL + (5, 1), v2c.Integer(_CHASSIS)),
+        (_ENT_PHYSICAL + (7, 1), v2c.OctetString(device.element)),
+    ]
+    for pos, p in enumerate(optics):
+        module = 1000 + 10 * p.if_index
+        kind = "GPON class C+ SFP" if p.if_type == 250 else "10GBASE-ZR SFP+"
+        rows += [
+            (_ENT_PHYSICAL + (2, module), v2c.OctetString(kind)),
+            (_ENT_PHYSICAL + (4, module), v2c.Integer(1)),
+            (_ENT_PHYSICAL + (5, module), v2c.Integer(_MODULE)),
+            (_ENT_PHYSICAL + (7, module), v2c.OctetString(f"{p.name} transceiver")),
+            (_ENT_ALIAS + (module, 0), v2c.ObjectIdentifier(_IF_ENTRY + (1, p.if_index))),
+        ]
+        for offset, what, dyn in ((1, "Rx", _Dyn.OPTIC_RX), (2, "Tx", _Dyn.OPTIC_TX)):
+            sensor = module + offset
+            rows += [
+                (_ENT_PHYSICAL + (2, sensor), v2c.OctetString(f"{what} power sensor")),
+                (_ENT_PHYSICAL + (4, sensor), v2c.Integer(module)),
+                (_ENT_PHYSICAL + (5, sensor), v2c.Integer(_SENSOR)),
+                (_ENT_PHYSICAL + (7, sensor), v2c.OctetString(f"{p.name} {what} Power")),
+                (_ENT_SENSOR + (1, sensor), v2c.Integer(_SENSOR_OTHER)),
+                (_ENT_SENSOR + (2, sensor), v2c.Integer(_SCALE_UNITS)),
+                (_ENT_SENSOR + (3, sensor), v2c.Integer(1)),
+                (_ENT_SENSOR + (4, sensor), (dyn, pos)),
+                (_ENT_SENSOR + (5, sensor), v2c.Integer(_SENSOR_OK)),
+                (_ENT_SENSOR + (6, sensor), v2c.OctetString("dBm")),
+            ]
+    return rows
 
 
 class _Instrumentation(AbstractMibInstrumController):
@@ -136,9 +216,20 @@ class _Instrumentation(AbstractMibInstrumController):
         if type(value) is not tuple:
             return value
         kind, pos = value
+        model, element = self._model, table.element
         if kind is _Dyn.UPTIME:
-            return v2c.TimeTicks(self._model.uptime(t))
-        return _DYN_VALUE[kind](self._model.element(table.element, t)[pos])
+            return v2c.TimeTicks(model.uptime(t))
+        if kind is _Dyn.CPU_LOAD:
+            return v2c.Integer(round(model.cpu(element, t) * 100))
+        if kind is _Dyn.OPTIC_RX:
+            return v2c.Integer(round(model.optics(element, t)[pos].rx_dbm * 10))
+        if kind is _Dyn.OPTIC_TX:
+            return v2c.Integer(round(model.optics(element, t)[pos].tx_dbm * 10))
+        if kind is _Dyn.DSL_SNR:
+            return v2c.Integer(round(model.dsl(element, t)[pos].snr_margin_db * 10))
+        if kind is _Dyn.DSL_ATN:
+            return v2c.Gauge32(max(round(model.dsl(element, t)[pos].attenuation_db * 10), 0))
+        return _DYN_VALUE[kind](model.element(element, t)[pos])
 
     def read_variables(self, *var_binds: tuple[Any, Any], **ctx: Any) -> list[tuple[Any, Any]]:
         """GET: the value of each OID, or noSuchInstance."""

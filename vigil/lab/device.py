@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from config.models import Element, ElementRole, SiteConfig
 
-__all__ = ["Device", "Port", "PortKind", "lab_devices", "uplink_of"]
+__all__ = ["Device", "Port", "PortKind", "dsl_lines", "lab_devices", "optic_ports", "uplink_of"]
 
 # IANAifType values used by the templates.
 _ETHERNET = 6
@@ -124,6 +124,21 @@ def uplink_of(device: Device) -> Port:
         if port.kind is PortKind.UPLINK:
             return port
     raise KeyError(f"{device.element} has no uplink")
+
+
+def optic_ports(device: Device) -> tuple[Port, ...]:
+    """Ports with a pluggable optic and digital diagnostics: an OLT's PON ports and uplinks."""
+    if device.role != ElementRole.OLT:
+        return ()
+    kinds = (PortKind.ACCESS, PortKind.UPLINK, PortKind.STANDBY)
+    return tuple(p for p in device.ports if p.kind in kinds)
+
+
+def dsl_lines(device: Device) -> tuple[Port, ...]:
+    """A DSLAM's DSL lines in service (spare lines have no ATU-R)."""
+    if device.role != ElementRole.DSLAM:
+        return ()
+    return tuple(p for p in device.ports if p.if_type == _VDSL and p.kind is PortKind.ACCESS)
 
 
 def lab_devices(site: SiteConfig) -> dict[str, Device]:

@@ -6,14 +6,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Fault", "FaultKind", "Scenario", "default_scenario"]
+__all__ = ["ELEMENT_KINDS", "FLAP_DOWN", "OCTET_KINDS", "Fault", "FaultKind", "Scenario", "default_scenario"]
 
 
 class FaultKind(StrEnum):
-    """How a fault shows in the counters."""
+    """How a fault shows in the counters and gauges (``g = min(1, elapsed / ramp) ** curve``)."""
 
-    CRC_ERRORS = "crc_errors"  # ifInErrors rate ramps 0 -> peak errors/s over ``ramp``
+    CRC_ERRORS = "crc_errors"  # ifInErrors rate ramps 0 -> peak errors/s: peak x g
     SATURATION = "saturation"  # in and out octet rates pinned at ``peak`` x speed
+    UTILIZATION_CREEP = "utilization_creep"  # in/out rates blend linearly into peak x speed
+    OPTICAL_DECAY = "optical_decay"  # optic RX power falls by peak x g dB (mW decays exp.)
+    SNR_EROSION = "snr_erosion"  # DSL SNR margin falls by peak x g dB (attenuation rises)
+    FLAPPING = "flapping"  # ifOperStatus down 40 % of every ``period``; peak CRC errors per re-link
+    CPU_RUNAWAY = "cpu_runaway"  # element CPU goes from normal to ``peak`` (0..1): blended by g
+
+
+OCTET_KINDS = frozenset({FaultKind.SATURATION, FaultKind.UTILIZATION_CREEP, FaultKind.FLAPPING})
+"""Kinds that change the octet counters: at most one at a time per interface."""
+ELEMENT_KINDS = frozenset({FaultKind.CPU_RUNAWAY})
+"""Kinds of the whole element: ``if_index`` is not used (0 by convention)."""
+
+
+FLAP_DOWN = 0.4
+"""Share of each FLAPPING cycle the interface is down (it starts down)."""
+_FRACTION_KINDS = frozenset(
+    {FaultKind.SATURATION, FaultKind.UTILIZATION_CREEP, FaultKind.CPU_RUNAWAY}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,21 +43,45 @@ class Fault:
     kind: FaultKind
     start: float
     end: float
-    peak: float  # errors/s (CRC_ERRORS) or fraction of ifSpeed (SATURATION)
-    ramp: float = 0.0  # seconds from 0 to ``peak`` (CRC_ERRORS)
+    # errors/s (CRC_ERRORS), fraction of ifSpeed (SATURATION, UTILIZATION_CREEP), dB lost
+    # (OPTICAL_DECAY, SNR_EROSION), CRC errors per re-link (FLAPPING), CPU level (CPU_RUNAWAY)
+    peak: float
+    ramp: float = 0.0  # seconds until ``peak`` is reached (0: at once)
     note: str = ""
+    curve: float = 1.0  # shape of the ramp: 1 linear, 2 accelerating (not UTILIZATION_CREEP)
+    period: float = 240.0  # seconds of one down/up cycle (FLAPPING)
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise ValueError(f"fault on {self.element} ends before it starts")
         if self.ramp < 0 or self.peak < 0:
             raise ValueError("fault ramp and peak must be >= 0")
-        if self.kind is FaultKind.SATURATION and self.peak > 1.0:
-            raise ValueError("saturation peak is a fraction of speed, <= 1.0")
+        if self.curve <= 0 or self.period <= 0:
+            raise ValueError("fault curve and period must be > 0")
+        if self.kind in _FRACTION_KINDS and self.peak > 1.0:
+            raise ValueError(f"{self.kind} peak is a fraction, <= 1.0")
+
+    def progress(self, t: float) -> float:
+        """How far the ramp is at ``t``: 0 before the start, ``g`` inside, 1 after the ramp."""
+        if t <= self.start:
+            return 0.0
+        if self.ramp <= 0 or t >= self.start + self.ramp:
+            return 1.0
+        return ((t - self.start) / self.ramp) ** self.curve
 
     def active(self, t: float) -> bool:
         """Whether the fault is in effect at ``t``."""
         return self.start <= t < self.end
+
+    def outages(self) -> list[tuple[float, float]]:
+        """The ``[down, up)`` intervals of a FLAPPING fault (none for other kinds)."""
+        if self.kind is not FaultKind.FLAPPING:
+            return []
+        out, k = [], 0
+        while (a := self.start + k * self.period) < self.end:
+            out.append((a, min(a + FLAP_DOWN * self.period, self.end)))
+            k += 1
+        return out
 
 
 class Scenario(list[Fault]):
