@@ -471,7 +471,9 @@ class DetectionEngine:
         fc = self._forecaster
         fc.partial_fit(x[None, :], times[None, :], columns=cols)
         eta = fc.predict_eta(x, times, thr, sign, columns=cols)
-        predicted = ~np.isnan(eta) & warmed & ~active  # a breach under way needs no forecast
+        # A breach under way (rule pending, firing or in keep_firing_for) needs no forecast.
+        ruled = np.fromiter(self._trackers[_T_RULE], dtype=np.intp)
+        predicted = ~np.isnan(eta) & warmed & ~active & ~np.isin(cols, ruled)
         level = fc.trend(cols)[0]
 
         composite = np.full(len(cols), np.nan)

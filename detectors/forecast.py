@@ -7,7 +7,8 @@ intercept is the *current level* and the slope is per second. From them:
 
 ``eta = (threshold - level) / slope``, reported only when the series is heading towards the
 threshold (``direction * slope > 0``), is not yet beyond it, the trend is significant
-(``|slope| / stderr >= min_t``), and the crossing is within ``horizon`` seconds. ``direction``
+(``|slope| / stderr >= min_t``), the latest value lies on the line (within ``huber`` residual
+scales), and the crossing is within ``horizon`` seconds. ``direction``
 is +1 for upper thresholds (utilisation, error rate, CPU) and -1 for lower ones (optical RX
 power in dBm, DSL SNR margin in dB).
 
@@ -205,7 +206,7 @@ class TrendForecaster(BaseEstimator):
         thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), x.shape)
         sign = np.broadcast_to(np.asarray(direction, dtype=np.float64), x.shape)
         stats = self.stats_[:, cols]
-        level, slope, stderr = _fit_line(stats)
+        level, slope, stderr, sigma = _fit_line(stats, True)
         with np.errstate(divide="ignore", invalid="ignore"):
             var_t = stats[_S2] / stats[_S0] - (stats[_S1] / stats[_S0]) ** 2
         span = np.sqrt(12.0 * np.maximum(var_t, 0.0))
@@ -221,6 +222,8 @@ class TrendForecaster(BaseEstimator):
             & (sign * slope > 0)
             & (sign * (thr - x) > 0)  # not beyond it yet: that is a breach, not a forecast
             & (sign * (thr - level) > 0)
+            # the latest value must sit on the line: after a step or a collapse it does not
+            & (np.abs(x - level) <= self.huber * np.maximum(sigma, self.min_scale))
             & (eta > 0)
             & (eta <= self.horizon)
         )
