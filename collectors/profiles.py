@@ -7,7 +7,9 @@ one GET for sysUpTime, ifNumber, ifTableLastChange and the profiles' scalars, on
 GETBULK walk for every polled column of every matched table, and a second walk of the lookup
 columns (labels such as ifName, slow-moving numbers such as ifHighSpeed) only when they are
 stale: on the first poll, every ``label_refresh`` seconds, when sysUpTime goes back, when
-ifNumber or ifTableLastChange changes, or when an unknown row appears.
+ifNumber or ifTableLastChange changes, or when an unknown row appears. A table the device does
+not have (no rows) is left out of the polls until the next label refresh, so generic profiles of
+standard MIBs (HOST-RESOURCES, ENTITY-SENSOR, ADSL) cost nothing on devices without them.
 
 Column types: ``counter32``/``counter64`` (COUNTER samples, plus a RATE sample named by
 ``rate``), ``gauge``/``integer`` (GAUGE samples) and ``string-label`` (a cached label).
@@ -170,7 +172,7 @@ class Table(_Model):
     rate_labels: tuple[Name, ...] | None = None  # labels of RATE samples (default: labels)
     speed: Speed | None = None  # bounds counter rates (impossible rate) and gives utilization
     discontinuity: NumericOid | None = None  # per-row counter discontinuity time, read each poll
-    filter: Filter | None = None
+    filter: tuple[Filter, ...] = ()  # keep a row when any filter matches (no filter: every row)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -190,8 +192,9 @@ class Table(_Model):
                 raise ValueError(f"{column.name}: 'utilization' needs the table's 'speed'")
         if self.speed is not None and self.speed.column not in names:
             raise ValueError(f"speed column {self.speed.column!r} is not a column")
-        if self.filter is not None and self.filter.column not in cached:
-            raise ValueError(f"filter column {self.filter.column!r} is not a lookup column")
+        for rule in self.filter:
+            if rule.column not in cached:
+                raise ValueError(f"filter column {rule.column!r} is not a lookup column")
         return self
 
     @property
@@ -348,6 +351,7 @@ class ProfileCollector:
         self.lookup_refreshes = 0
         self._rates = RateCalculator()
         self._cache: dict[str, _Cache] = {}
+        self._absent: set[str] = set()  # tables the device did not have: re-probed at refresh
         self._lookups_at: float | None = None
         self._last_uptime: int | None = None
         self._last_if_number: object = None
@@ -397,11 +401,19 @@ class ProfileCollector:
             if missing:
                 values.update(await self._get(missing))
 
-        tables = self._tables()
+        due = (
+            self._lookups_at is None
+            or changed
+            or self.clock() - self._lookups_at >= self.label_refresh
+        )
+        if due:
+            self._absent.clear()  # probe the tables the device did not have, once per refresh
+        every = self._tables()
+        tables = [t for t in every if t.name not in self._absent]
         polled = await self._walk_polled(tables)
         now = self.clock()
-        if self._lookups_stale(tables, polled, now, changed):
-            await self._refresh_lookups(tables, polled, now)
+        if due or self._new_rows(tables, polled):
+            await self._refresh_lookups(every, polled, now)
 
         samples = [Sample(self.target.element, "sysUpTime", (), uptime, now, SampleKind.GAUGE)]
         for scalar in scalars:
@@ -410,6 +422,10 @@ class ProfileCollector:
         keep: set[tuple[str, str, str]] = {("scalar", "", s.name) for s in scalars}
         for table in tables:
             rows[table.name] = self._table_samples(table, polled, uptime, now, samples, keep)
+            if table.polled and not any(polled.get(c.oid) for c in table.polled):
+                # Absent on this device: skip its columns until the next label refresh, so a
+                # generic profile costs nothing on devices without the MIB.
+                self._absent.add(table.name)
         self._rates.retain(keep)  # type: ignore[arg-type]
         self.rows = rows
         return samples
@@ -442,15 +458,8 @@ class ProfileCollector:
         self.varbinds += sum(len(column) for column in result.values())
         return result
 
-    def _lookups_stale(
-        self,
-        tables: list[Table],
-        polled: dict[str, dict[str, object]],
-        now: float,
-        changed: bool,
-    ) -> bool:
-        if self._lookups_at is None or changed or now - self._lookups_at >= self.label_refresh:
-            return True
+    def _new_rows(self, tables: list[Table], polled: dict[str, dict[str, object]]) -> bool:
+        """True when a polled column has a row whose labels are not cached."""
         for table in tables:
             if not table.lookups:
                 continue
@@ -459,7 +468,7 @@ class ProfileCollector:
                 return True
             for column in table.polled:
                 if any(suffix not in cache.rows for suffix in polled.get(column.oid, {})):
-                    return True  # a new row: its labels are unknown
+                    return True
         return False
 
     async def _refresh_lookups(
@@ -524,7 +533,10 @@ class ProfileCollector:
                 c.name: cache.values.get(c.name, {}).get(suffix) for c in table.lookups
             }
             values.update({name: column.get(suffix) for name, column in columns.items()})
-            if table.filter is not None and values.get(table.filter.column) not in table.filter.values:
+            if table.filter and not any(
+                _text(values.get(f.column)).strip() in {str(v) for v in f.values}
+                for f in table.filter
+            ):
                 continue
             rows.append(Row(table.name, suffix, values))
             names = _index_labels(table.index, suffix)

@@ -138,3 +138,26 @@ async def test_table_change_signals_refresh_the_labels(snmpsim: Simulator) -> No
         assert [s for s in samples if s.metric == "if_in_bps"], "rates again after the reset"
     finally:
         client.close()
+
+
+async def test_absent_tables_are_left_out_until_the_next_refresh(snmpsim: Simulator) -> None:  # noqa: F811
+    hr_processor_load = "1.3.6.1.2.1.25.3.3.1.2"  # HOST-RESOURCES: not on a Catalyst 3560
+    client = CountingClient()
+    clock = Clock()
+    collector = ProfileCollector(
+        client, snmpsim.target("cisco-c3560"), load_profiles(), clock, label_refresh=300.0
+    )
+    try:
+        for _ in range(3):
+            await collector.collect()
+            clock.now += 150.0
+    finally:
+        client.close()
+    polled = [walk for walk in client.walks if "1.3.6.1.2.1.31.1.1.1.6" in walk]
+    assert len(polled) == 3
+    assert [hr_processor_load in walk for walk in polled] == [True, False, True], (
+        "probed on the first poll, skipped, probed again after the refresh at 300 s"
+    )
+    assert "cpmCPUTotal5minRev" in {
+        name for rows in collector.rows.values() for row in rows for name in row.values
+    }

@@ -95,7 +95,7 @@ async def test_dead_element_does_not_delay_a_live_one(snmpsim: Simulator) -> Non
     finally:
         client.close()
     live_took = done_at["live-1"] - started
-    assert total >= 2.0, "the dead element used its whole timeout budget"
+    assert total >= 1.9, "the dead element used its whole timeout budget (2 x 1 s)"
     assert live_took < max(3 * alone, alone + 0.5) and live_took < 1.0, (alone, live_took)
     assert registry.get_sample_value("vigil_target_up", {"element": "live-1"}) == 1
     assert registry.get_sample_value("vigil_target_up", {"element": "dead-1"}) == 0

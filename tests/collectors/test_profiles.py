@@ -111,14 +111,15 @@ def test_unreadable_yaml_and_missing_directory(tmp_path: Path) -> None:
 
 
 # (sysObjectID, profiles that must apply)
+GENERIC = {"if_mib", "host_resources", "entity_sensor_dom", "dsl_line"}
 MATCHES = [
-    ("1.3.6.1.4.1.9.1.617", {"if_mib", "cisco_cpu_memory", "entity_sensor_dom"}),
-    ("1.3.6.1.4.1.2011.2.23.276", {"if_mib", "huawei_cpu_memory"}),
-    ("1.3.6.1.4.1.2011.2.80.8", {"if_mib", "huawei_cpu_memory", "dsl_line"}),
-    ("1.3.6.1.4.1.8072.3.2.10", {"if_mib", "host_resources"}),
-    ("1.3.6.1.4.1.90", {"if_mib"}),  # not Cisco (9): prefixes match whole arcs
-    ("1.3.6.1.4.1.637.61.1", {"if_mib", "dsl_line"}),
-    (None, {"if_mib"}),
+    ("1.3.6.1.4.1.9.1.617", GENERIC | {"cisco_cpu_memory"}),
+    ("1.3.6.1.4.1.2011.2.23.276", GENERIC | {"huawei_cpu_memory"}),
+    (".1.3.6.1.4.1.2011", GENERIC | {"huawei_cpu_memory"}),
+    ("1.3.6.1.4.1.8072.3.2.10", GENERIC),
+    ("1.3.6.1.4.1.90", GENERIC),  # not Cisco (9): prefixes match whole arcs
+    ("1.3.6.1.4.1.20110", GENERIC),  # not Huawei (2011)
+    (None, GENERIC),
 ]
 
 
@@ -139,10 +140,13 @@ async def test_user_profile_is_polled_without_code(snmpsim: Simulator, tmp_path:
     (tmp_path / "ucast.yaml").write_text(yaml.safe_dump(VALID), encoding="utf-8")
     profiles = load_profiles([tmp_path], builtin=False)
     client = SnmpClient()
-    clock = iter([100.0, 160.0]).__next__
+    times = {"now": 100.0}
     try:
-        linux = ProfileCollector(client, snmpsim.target("unknown-002"), profiles, clock)
+        linux = ProfileCollector(
+            client, snmpsim.target("unknown-002"), profiles, lambda: times["now"]
+        )
         first = await linux.collect()
+        times["now"] = 160.0
         second = await linux.collect()
         cisco = ProfileCollector(client, snmpsim.target("cisco-c3560"), profiles)
         other = await cisco.collect()

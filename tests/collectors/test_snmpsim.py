@@ -45,12 +45,13 @@ RECORDINGS = {
     "unknown-002": "os/linux/unknown-002",
 }
 # Profiles each recording's sysObjectID must select.
+GENERIC = {"if_mib", "host_resources", "entity_sensor_dom", "dsl_line"}
 EXPECTED_PROFILES = {
-    "cisco-c3560": {"if_mib", "cisco_cpu_memory", "entity_sensor_dom"},
-    "juniper-mx960-13-3r9-13": {"if_mib", "host_resources"},
-    "arista-dcs-7150s-52-cl": {"if_mib", "host_resources", "entity_sensor_dom"},
-    "huawei-s5720": {"if_mib", "huawei_cpu_memory"},
-    "unknown-002": {"if_mib", "host_resources"},
+    "cisco-c3560": GENERIC | {"cisco_cpu_memory"},
+    "juniper-mx960-13-3r9-13": GENERIC,
+    "arista-dcs-7150s-52-cl": GENERIC,
+    "huawei-s5720": GENERIC | {"huawei_cpu_memory"},
+    "unknown-002": GENERIC,
 }
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
