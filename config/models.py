@@ -210,6 +210,10 @@ class SmsConfig(_Model):
 
 class ContingencyConfig(_Model):
     hold_down: Duration = 300.0  # an incident must stay open this long before customers are texted
+    # Events below this severity (e.g. info-level behaviour outliers) reach the NOC only.
+    min_severity: Literal["info", "warning", "critical"] = "warning"
+    # Predicted breaches (events with an ETA) reach the NOC; customers hear of real faults only.
+    act_on_predictions: bool = False
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     sms: SmsConfig = SmsConfig()
 

@@ -127,6 +127,8 @@ class _Metrics:
             self.open.set(n)
 
 
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
 class ContingencyManager:
     """Opens, runs and resolves incidents from detector events; sends due customer SMS."""
 
@@ -166,14 +168,25 @@ class ContingencyManager:
     # ------------------------------------------------------------------ events
 
     def handle(self, events: Sequence[Event]) -> None:
-        """Open, join or resolve incidents for FIRING / RESOLVED events; ignore PENDING ones."""
+        """Open, join or resolve incidents for FIRING / RESOLVED events; ignore PENDING ones.
+
+        Only customer-affecting events count: severity at least ``config.min_severity``, and
+        no predictions (events with an ETA) unless ``config.act_on_predictions``.
+        """
         with self._lock:
             for event in events:
+                if not self._acts_on(event):
+                    continue
                 if event.state is EventState.FIRING:
                     self._on_firing(event)
                 elif event.state is EventState.RESOLVED:
                     self._on_resolved(event)
             self._refresh_gauge()
+
+    def _acts_on(self, event: Event) -> bool:
+        if _SEVERITY_RANK.get(str(event.severity), 0) < _SEVERITY_RANK[self._config.min_severity]:
+            return False
+        return event.eta is None or self._config.act_on_predictions
 
     def _on_firing(self, event: Event) -> None:
         now = self._clock()

@@ -73,7 +73,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -498,7 +498,7 @@ class DetectionEngine:
         for col, i in _candidates(s.cols, active, tracker):
             transition = tracker.update(col, bool(active[i]), s.now)
             status = tracker.status(col)
-            if self._settle((_T_RULE, col), status) is None:
+            if self._settle((_T_RULE, col), status, s.now, events) is None:
                 continue
             assert status is not None
             event = self._rule_event(col, i, status, s)
@@ -518,7 +518,7 @@ class DetectionEngine:
             fulfilled = bool(beyond[i]) and was is not None and was.state is EventState.FIRING
             transition = tracker.update(col, bool(predicted[i]) or fulfilled, s.now)
             status = tracker.status(col)
-            if self._settle((_T_FORECAST, col), status) is None:
+            if self._settle((_T_FORECAST, col), status, s.now, events) is None:
                 continue
             assert status is not None
             event = self._forecast_event(col, i, status, s, fulfilled)
@@ -550,7 +550,7 @@ class DetectionEngine:
         for e, i in _candidates(elems, outlier, tracker):
             transition = tracker.update(e, bool(outlier[i]), now)
             status = tracker.status(e)
-            if self._settle((_T_OUTLIER, e), status) is None:
+            if self._settle((_T_OUTLIER, e), status, now, events) is None:
                 continue
             assert status is not None
             event = self._outlier_event(e, status, float(-scores[i]) if np.isfinite(scores[i]) else 0.0)
@@ -592,19 +592,28 @@ class DetectionEngine:
         for p in sorted(candidates):
             transition = tracker.update(p, bool(firing[p]), now)
             status = tracker.status(p)
-            if self._settle((family, p), status) is None:
+            if self._settle((family, p), status, now, out) is None:
                 continue
             assert status is not None
             event = self._collective_event(family, p, status, now)
             self._keep((family, p), status, event, transition, out)
         tracker.pop_dropped()
 
-    def _settle(self, key: tuple[str, int], status: ConditionStatus | None) -> ConditionStatus | None:
-        """Forget a dropped or purged condition's event; pass the status through."""
+    def _settle(
+        self, key: tuple[str, int], status: ConditionStatus | None, now: float, out: list[Event]
+    ) -> ConditionStatus | None:
+        """Forget a dropped or purged condition's event; pass the status through.
+
+        A pending condition that clears before ``for`` never fired, so nobody was notified; it
+        still ends with a RESOLVED event (``fired_at`` None) so that stores listing pending
+        conditions (the alerts API, /agent) do not keep it pending forever.
+        """
         if status is None:
             old = self._active.pop(key, None)
             if old is not None and key[0] == _T_PARENTS:
                 self._collective_parents.discard(old.element)
+            if old is not None and old.state is EventState.PENDING:
+                out.append(replace(old, state=EventState.RESOLVED, resolved_at=now))
         return status
 
     def _keep(

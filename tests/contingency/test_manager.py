@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from contingency import (
     StepOutcome,
     Topology,
 )
-from detectors.event import EventState
+from detectors.event import EventState, Severity
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
 
 FIRING, RESOLVED = EventState.FIRING, EventState.RESOLVED
@@ -343,3 +344,20 @@ def test_sms_recipients_follow_the_tree(
     manager.tick()
     assert {line["to"] for line in sent_lines(sink)} == {
         c.phone for c in topology.affected_customers(element)}
+
+
+@pytest.mark.parametrize(
+    ("severity", "eta", "opens"),
+    [
+        (Severity.CRITICAL, None, True),
+        (Severity.WARNING, None, True),
+        (Severity.INFO, None, False),  # behaviour outliers reach the NOC only
+        (Severity.CRITICAL, 1_000.0, False),  # a predicted breach is not yet a customer fault
+    ],
+)
+def test_only_customer_affecting_events_open_incidents(
+    manager: ContingencyManager, severity: Severity, eta: float | None, opens: bool
+) -> None:
+    event = replace(make_event(ELEMENTS[1].name, EventState.FIRING), severity=severity, eta=eta)
+    manager.handle([event])
+    assert len(manager.list_incidents()) == (1 if opens else 0)
