@@ -406,6 +406,10 @@ class DetectionEngine:
         """Conditions currently pending or firing, as of their latest evaluation."""
         return list(self._active.values())
 
+    def get_params(self) -> dict[str, Any]:
+        """The settings this engine was built with (JSON-ready; saved with its state)."""
+        return json.loads(json.dumps(self._params))
+
     def set_parents(self, parents: Mapping[str, str]) -> None:
         """Replace the element -> parent map (topology reload); collective state is kept."""
         self._parents = dict(parents)

@@ -113,7 +113,8 @@ class Runtime:
             on_samples=self._on_samples,
             clock=now,
         )
-        self.detector = DetectionEngine.from_config(site.detectors)
+        self.state_path = options.data_dir / "detectors.npz"
+        self.detector = self._detection_engine(site)
         external = options.external_url or f"http://{options.http_host}:{options.http_port}"
         self.alerts = AlertPipeline(
             self.sessions, site.alerts, clock=now, external_url=external, registry=self.registry
@@ -135,6 +136,29 @@ class Runtime:
         )
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+
+    def _detection_engine(self, site: SiteConfig) -> DetectionEngine:
+        """The engine, restored from the data dir after a restart (no new warm-up) when possible."""
+        parents = {el.name: el.parent or el.area for el in site.elements if el.parent or el.area}
+        fresh = DetectionEngine.from_config(site.detectors, parents=parents)
+        if not self.state_path.exists():
+            return fresh
+        try:
+            engine = DetectionEngine.load(self.state_path, parents=parents)
+        except ValueError as err:  # StateVersionError included: start a fresh warm-up
+            log.warning("detector state not restored, starting a fresh warm-up: %s", err)
+            return fresh
+        if engine.get_params() != fresh.get_params():
+            log.warning("detector settings changed since the state was saved: starting a fresh warm-up")
+            return fresh
+        log.info("detector state restored: %d series from %s", engine.series_count, self.state_path)
+        return engine
+
+    def save_state(self) -> None:
+        try:
+            self.detector.save(self.state_path)
+        except OSError as err:
+            log.error("could not save detector state to %s: %s", self.state_path, err)
 
     # -- data path ------------------------------------------------------------------------
     def _on_samples(self, samples: list[Sample]) -> None:
@@ -224,6 +248,7 @@ class Runtime:
                 next_run_time=_in(offset + 0.2),
             )
         sched.add_job(self._deliver, "interval", seconds=0.5, id="deliver", max_instances=1, coalesce=True)
+        sched.add_job(self.save_state, "interval", seconds=300, id="save-state", max_instances=1, coalesce=True)
         return sched
 
     async def run(self) -> None:
@@ -267,6 +292,7 @@ class Runtime:
             await processor
         with contextlib.suppress(Exception):
             await self._deliver()
+        self.save_state()
         if self.lab is not None:
             with contextlib.suppress(Exception):
                 await self.lab.stop()

@@ -97,3 +97,12 @@ def test_warm_up_survives_a_restart(tmp_path: Path) -> None:
     net.override[(A, "if_in_errors_per_s")] = 412.0
     assert flat(net.run(twin, 1)) == []  # 19 observations: still warming up
     assert [e.state for e in flat(net.run(twin, 1))] == [EventState.FIRING]
+
+
+def test_params_survive_a_save_and_differ_when_settings_change(tmp_path) -> None:
+    from detectors.engine import DetectionEngine
+
+    engine = DetectionEngine(threshold=5.0)
+    engine.save(tmp_path / "s.npz")
+    assert DetectionEngine.load(tmp_path / "s.npz").get_params() == engine.get_params()
+    assert DetectionEngine(threshold=7.0).get_params() != engine.get_params()

@@ -1,0 +1,36 @@
+"""A restart keeps what vigil learned: detector state is saved on exit and restored at start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import free_tcp_port
+from tests.vigil.test_e2e import free_udp_range, vigil_command
+
+
+def run_once(data_dir: Path, seconds: int) -> str:
+    cmd = [*vigil_command(), "run", "--http", f"127.0.0.1:{free_tcp_port()}", "--data-dir", str(data_dir),
+           "--speedup", "60", "--lab-port", str(free_udp_range(10)), "--duration", str(seconds)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def test_detector_state_survives_a_restart(tmp_path: Path) -> None:
+    first = run_once(tmp_path, 6)
+    assert "detector state restored" not in first
+    state = tmp_path / "detectors.npz"
+    assert state.exists() and state.stat().st_size > 0
+    second = run_once(tmp_path, 4)
+    restored = [line for line in second.splitlines() if "detector state restored" in line]
+    assert restored, second[-2000:]
+    assert int(restored[0].split("restored:")[1].split()[0]) > 100  # series, not a fresh warm-up
+
+
+def test_a_damaged_state_file_means_a_fresh_start_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "detectors.npz").write_bytes(b"not a state file")
+    out = run_once(tmp_path, 3)
+    assert "starting a fresh warm-up" in out
