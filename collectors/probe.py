@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 
+from collectors.client import Client
 from collectors.ifmib import IfMibCollector
 from collectors.sample import Sample, SampleKind
-from collectors.snmp import SnmpClient, Target
+from collectors.snmp import Target
 
 __all__ = ["InterfaceReport", "probe"]
 
@@ -60,7 +61,7 @@ async def probe(
         version=version,
         timeout=timeout,
     )
-    client = SnmpClient()
+    client = Client()
     try:
         collector = IfMibCollector(client, target)
         await collector.collect()

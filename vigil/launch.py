@@ -94,7 +94,7 @@ async def launch(
     ]
     options = RuntimeOptions(
         http_host=host, http_port=port, data_dir=data_dir, db_url=db, speedup=clock.speedup,
-        duration=duration, banner=banner, echo=echo,
+        duration=duration, banner=banner, echo=echo, config_dir=config.parent if config is not None else None,
     )
     runtime = Runtime(site, customers, options, clock=clock, lab=lab)
     await runtime.run()

@@ -24,16 +24,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerts import AlertPipeline
-from collectors import Poller, SnmpClient, SnmpMetricsExporter, Target
+from collectors import Poller, SnmpMetricsExporter
+from collectors.client import Client
 from collectors.sample import Sample
-from config import Customer, SiteConfig, resolve_secret
+from collectors.targets import targets_for
+from config import Customer, SiteConfig
 from contingency import ContingencyManager, Topology, sink_from_config
 from detectors import DetectionEngine, Event
 from vigil.clock import Clock
 from vigil.db import create_database
 from vigil.web import create_app
 
-__all__ = ["Runtime", "RuntimeOptions", "targets_for"]
+__all__ = ["Runtime", "RuntimeOptions"]
 
 log = logging.getLogger("vigil")
 
@@ -49,32 +51,9 @@ class RuntimeOptions:
     speedup: float = 1.0
     duration: float | None = None
     external_url: str | None = None
+    config_dir: Path | None = None  # relative secret files are relative to the config file
     banner: Sequence[str] = field(default_factory=list)
     echo: Callable[[str], None] = print
-
-
-def targets_for(site: SiteConfig) -> list[Target]:
-    """One SNMP target per element, with defaults and resolved secrets."""
-    d = site.snmp.defaults
-    targets = []
-    for el in site.elements:
-        cred = site.snmp.credentials[el.credential]
-        if cred.version == "3":
-            raise NotImplementedError("SNMPv3 polling arrives with issue 3; use v1/v2c credentials")
-        community = resolve_secret(cred.community, cred.community_env, cred.community_file)
-        targets.append(
-            Target(
-                element=el.name,
-                host=el.host,
-                port=el.port,
-                community=community.get_secret_value() if community else "public",
-                version=cred.version,
-                timeout=el.timeout if el.timeout is not None else d.timeout,
-                retries=el.retries if el.retries is not None else d.retries,
-                max_repetitions=el.max_repetitions or d.max_repetitions,
-            )
-        )
-    return targets
 
 
 class Runtime:
@@ -101,8 +80,8 @@ class Runtime:
         self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
 
         now = self.clock.now
-        self.targets = targets_for(site)
-        self.client = SnmpClient()
+        self.targets = targets_for(site, base=options.config_dir)
+        self.client = Client()
         self.exporter = SnmpMetricsExporter()
         self.poller = Poller(
             self.client,
