@@ -18,6 +18,7 @@ Column types: ``counter32``/``counter64`` (COUNTER samples, plus a RATE sample n
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -129,6 +130,11 @@ class Column(_Model):
     sensor_exponent: Name | None = None  # lookup with an ENTITY-SENSOR SI exponent (units = 9)
     sensor_precision: Name | None = None  # lookup with the number of decimal places
     ignore: tuple[int, ...] = ()  # sentinel values meaning "not available"
+    # gauges: also emit the (scaled) value under a detectors' series name, e.g. cpu_utilization
+    # (0..1) from a percent column; only on rows whose labels match every ``series_match`` regex
+    series: Name | None = None
+    series_scale: float = 1.0
+    series_match: dict[Name, str] = Field(default_factory=dict)
 
     @property
     def cached(self) -> bool:
@@ -145,6 +151,13 @@ class Column(_Model):
             raise ValueError("a counter cannot be a lookup: it must be read every poll")
         if self.utilization and not self.rate:
             raise ValueError("'utilization' needs 'rate'")
+        if self.series and (self.type.width or self.type is ColumnType.STRING_LABEL):
+            raise ValueError("'series' is for gauge and integer columns")
+        for label, pattern in self.series_match.items():
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"series_match.{label}: invalid regex: {err}") from err
         return self
 
 
@@ -564,6 +577,12 @@ class ProfileCollector:
                     continue
                 shown = self._gauge_value(column, value, values)
                 samples.append(Sample(element, column.name, labels, shown, now, SampleKind.GAUGE))
+                if column.series is not None and all(
+                    re.search(pattern, names.get(label, "")) for label, pattern in column.series_match.items()
+                ):
+                    samples.append(
+                        Sample(element, column.series, rate_labels, shown * column.series_scale, now, SampleKind.GAUGE)
+                    )
         return rows
 
     def _rate_samples(

@@ -116,6 +116,9 @@ class SnmpConfig(_Model):
     credentials: dict[str, Credential] = Field(default_factory=dict)
     defaults: SnmpDefaults = SnmpDefaults()
     concurrency: Annotated[int, Field(ge=1, le=10000)] = 64
+    # folders of extra device profiles (YAML, see collectors/profiles/); relative to the config file
+    profile_dirs: list[str] = Field(default_factory=list)
+    label_refresh: Duration = 3600.0  # ifName/ifAlias/... are re-walked this often (or on a change)
 
 
 class Element(_Model):
@@ -167,6 +170,7 @@ class DetectorsConfig(_Model):
     keep_firing_for: Duration = 300.0
     utilization_threshold: Annotated[float, Field(gt=0, le=1.5)] = 0.9
     error_rate_min: Annotated[float, Field(ge=0)] = 1.0
+    unreachable_after: Annotated[int, Field(ge=1, le=100)] = 3  # failed polls in a row
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

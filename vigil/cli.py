@@ -41,9 +41,18 @@ def check_config(path: Annotated[Path, typer.Argument(help="YAML site config")])
             err_console.print(f"  [red]✗[/] [bold]{issue.path}[/]: {issue.message}", highlight=False)
         raise typer.Exit(1) from None
     cfg = site.config
+    from collectors.profiles import ProfileError, load_profiles
+
+    try:
+        profiles = load_profiles([path.parent / d for d in cfg.snmp.profile_dirs])
+    except ProfileError as err:
+        err_console.print(f"[bold red]{path}: device profile error[/]")
+        for problem in err.problems:
+            err_console.print(f"  [red]✗[/] [bold]{err.path}[/]: {problem}", highlight=False)
+        raise typer.Exit(1) from None
     console.print(
         f"[green]✓[/] {path}: site '{cfg.site}', {len(cfg.areas)} areas, {len(cfg.elements)} elements, "
-        f"{len(site.customers)} customers, {len(cfg.alerts.receivers)} receivers"
+        f"{len(site.customers)} customers, {len(cfg.alerts.receivers)} receivers, {len(profiles)} device profiles"
     )
 
 
@@ -104,6 +113,7 @@ def run(
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run vigil. Without --config it starts the built-in lab network with a scheduled fault."""
+    from collectors.profiles import ProfileError
     from vigil.launch import launch
 
     logging.basicConfig(
@@ -127,6 +137,12 @@ def run(
         err_console.print(f"[bold red]{err.source}: {len(err.issues)} error(s)[/]")
         for issue in err.issues:
             err_console.print(f"  [red]✗[/] [bold]{issue.path}[/]: {issue.message}", highlight=False)
+        raise typer.Exit(1) from None
+    except ProfileError as err:
+        err_console.print(f"[bold red]device profile error:[/] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    except OSError as err:  # e.g. the HTTP or a lab port is taken
+        err_console.print(f"[bold red]cannot start:[/] {err}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass

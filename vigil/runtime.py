@@ -26,11 +26,13 @@ from prometheus_client import CollectorRegistry, Gauge
 from alerts import AlertPipeline
 from collectors import Poller, SnmpMetricsExporter
 from collectors.client import Client
+from collectors.profiles import load_profiles
 from collectors.sample import Sample
 from collectors.targets import targets_for
 from config import Customer, SiteConfig
 from contingency import ContingencyManager, Topology, sink_from_config
 from detectors import DetectionEngine, Event
+from detectors.reachability import ReachabilityRule
 from vigil.clock import Clock
 from vigil.db import create_database
 from vigil.web import create_app
@@ -81,6 +83,9 @@ class Runtime:
 
         now = self.clock.now
         self.targets = targets_for(site, base=options.config_dir)
+        base = options.config_dir or Path.cwd()  # profile_dirs are relative to the config file
+        profiles = load_profiles([Path(d) if Path(d).is_absolute() else base / d for d in site.snmp.profile_dirs])
+        d = site.snmp.defaults
         self.client = Client()
         self.exporter = SnmpMetricsExporter()
         self.poller = Poller(
@@ -90,8 +95,14 @@ class Runtime:
             exporter=self.exporter,
             registry=self.registry,
             on_samples=self._on_samples,
+            on_status=self._on_samples,
             clock=now,
+            concurrency=site.snmp.concurrency,
+            intervals={el.name: (el.interval or d.interval) / self.clock.speedup for el in site.elements},
+            profiles=profiles,
+            label_refresh=site.snmp.label_refresh,
         )
+        self.reachability = ReachabilityRule(failures=site.detectors.unreachable_after)
         self.state_path = options.data_dir / "detectors.npz"
         self.detector = self._detection_engine(site)
         external = options.external_url or f"http://{options.http_host}:{options.http_port}"
@@ -150,7 +161,7 @@ class Runtime:
         while True:
             samples = await self.queue.get()
             try:
-                events = self.detector.update(samples)
+                events = self.reachability.update(samples) + self.detector.update(samples)
                 self._events_total.set(self.detector.series_count)
                 if events:
                     await self.handle_events(events)
@@ -223,7 +234,8 @@ class Runtime:
             offset = interval * (i / max(1, len(self.site.elements)))
             sched.add_job(
                 self._poll_job, "interval", args=[el.name], seconds=interval, id=f"poll:{el.name}",
-                max_instances=1, coalesce=True, misfire_grace_time=None,
+                # 2: an overlapping poll reaches the Poller, which counts the overrun and skips it
+                max_instances=2, coalesce=True, misfire_grace_time=None,
                 next_run_time=_in(offset + 0.2),
             )
         sched.add_job(self._deliver, "interval", seconds=0.5, id="deliver", max_instances=1, coalesce=True)
