@@ -2,7 +2,7 @@
 
     python benchmarks/nab.py --data ../shared/nab/data --out /tmp/nab-results [--name vigil]
     python ../shared/nab/nabscore.py --results /tmp/nab-results --detector vigil
-    python ../shared/nab/nabscore.py --results /tmp/nab-results --detector vigil --threshold 0.146
+    python ../shared/nab/nabscore.py --results /tmp/nab-results --detector vigil --threshold 0.175
 
 Every ``<category>/<file>.csv`` under ``--data`` (columns ``timestamp,value``) becomes one column
 of a single :class:`detectors.composite.CompositeDetector` built with

@@ -3,7 +3,7 @@
     python benchmarks/nab_loco.py [--nab ../shared/nab]
 
 A small grid over the three tuned settings of :class:`detectors.composite.CompositeConfig`
-(``record_margin`` x ``record_memory`` x ``profile_alpha``, everything else fixed at
+(``ctx_weight`` x ``record_margin`` x ``record_memory``, everything else fixed at
 :data:`~detectors.composite.DEFAULTS`) is scored on the development files. For each of the
 7 categories, the setting *and the threshold* are chosen on the other 6 categories (standard
 profile, best threshold) and the 7th is scored with them: that is the held-out figure.
@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import statistics
 import sys
 import time
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,9 +39,9 @@ from benchmarks.nab import load_corpus, run_detector
 from detectors.composite import DEFAULT_THRESHOLD, DEFAULTS
 
 GRID: dict[str, tuple[float, ...]] = {
+    "ctx_weight": (0.0, 0.2, 0.3, 0.4),
     "record_margin": (0.1, 0.2, 0.3),
     "record_memory": (2.0, 4.0, 8.0),
-    "profile_alpha": (0.05, 0.1),
 }
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
@@ -83,11 +85,29 @@ class Scorer:
         return raw, self._norm(raw, files, cost)
 
 
+def loco(
+    scorer: Scorer, runs: list[dict[str, np.ndarray]], names: list[str], categories: list[str]
+) -> tuple[float, list[tuple[int, float, float]]]:
+    """Pooled held-out score and per category (chosen run, threshold, held-out normalised score)."""
+    total_raw, folds = 0.0, []
+    for cat in categories:
+        train = [n for n in names if not n.startswith(cat + "/")]
+        test = [n for n in names if n.startswith(cat + "/")]
+        fits = [scorer.best(run, train) for run in runs]
+        k = max(range(len(runs)), key=lambda i: (fits[i][1], -i))
+        thr = fits[k][0]
+        raw, norm = scorer.at(runs[k], test, thr)
+        total_raw += raw
+        folds.append((k, thr, norm))
+    return scorer._norm(total_raw, names, scorer.profiles["standard"]["CostMatrix"]), folds
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the grid, the 7 folds, print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_nab = Path(__file__).resolve().parent.parent.parent / "shared" / "nab"
     ap.add_argument("--nab", type=Path, default=default_nab, help="NAB dev folder")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     args = ap.parse_args(argv)
     scorer = Scorer(args.nab)
     files = load_corpus(args.nab / "data")
@@ -98,26 +118,28 @@ def main(argv: list[str] | None = None) -> int:
     settings = [dict(zip(keys, combo, strict=False)) for combo in itertools.product(*GRID.values())]
     runs: list[dict[str, np.ndarray]] = []
     t0 = time.perf_counter()
-    for s in settings:
-        config = replace(DEFAULTS, **s)
-        runs.append(dict(zip(names, run_detector(files, config), strict=False)))
+    configs = [replace(DEFAULTS, **s) for s in settings]
+    with multiprocessing.Pool(args.jobs) as pool:
+        for scores in pool.imap(partial(run_detector, files), configs):
+            runs.append(dict(zip(names, scores, strict=False)))
     print(f"{len(settings)} settings scored in {time.perf_counter() - t0:.1f} s")
 
-    total_raw, chosen = 0.0, []
-    print(f"{'held-out category':24s} {'setting':44s} {'thr':>6s} {'held-out':>9s}")
-    for cat in categories:
-        train = [n for n in names if not n.startswith(cat + "/")]
-        test = [n for n in names if n.startswith(cat + "/")]
-        fits = [scorer.best(run, train) for run in runs]
-        k = max(range(len(runs)), key=lambda i: (fits[i][1], -i))
-        thr = fits[k][0]
-        raw, norm = scorer.at(runs[k], test, thr)
-        total_raw += raw
-        chosen.append((k, thr))
+    print("nested LOCO: setting and threshold chosen on 6 categories, the 7th scored")
+    pooled, folds = loco(scorer, runs, names, categories)
+    print(f"{'held-out category':24s} {'setting':52s} {'thr':>6s} {'held-out':>9s}")
+    for cat, (k, thr, norm) in zip(categories, folds, strict=False):
         label = " ".join(f"{key}={settings[k][key]}" for key in keys)
-        print(f"{cat:24s} {label:44s} {thr:6.3f} {norm:9.2f}")
-    pooled = scorer._norm(total_raw, names, scorer.profiles["standard"]["CostMatrix"])
+        print(f"{cat:24s} {label:52s} {thr:6.3f} {norm:9.2f}")
     print(f"LOCO pooled held-out standard score: {pooled:.2f}")
+    chosen = [(k, thr) for k, thr, _ in folds]
+
+    print("per fixed setting (threshold alone chosen on 6 categories): dev best / LOCO pooled, top 5")
+    table = []
+    for k, run in enumerate(runs):
+        dev = scorer.best(run, names)[2]
+        table.append((loco(scorer, [run], names, categories)[0], dev, k))
+    for lo, dev, k in sorted(table, reverse=True)[:5]:
+        print(f"  {settings[k]}  dev {dev:6.2f}  LOCO {lo:6.2f}")
 
     mode, _ = Counter(k for k, _ in chosen).most_common(1)[0]
     ship_thr = statistics.median(thr for k, thr in chosen if k == mode)
