@@ -204,6 +204,14 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
                     ConfigIssue(f"elements[{i}].address", "lab agents serve on 127.0.0.1 only")
                 )
 
+    for name in site.traps.credentials or []:
+        if name not in site.snmp.credentials:
+            issues.append(ConfigIssue("traps.credentials", f"undefined credential '{name}'"))
+    for name in site.traps.engine_ids:
+        cred = site.snmp.credentials.get(name)
+        if cred is None or cred.version != "3":
+            issues.append(ConfigIssue(f"traps.engine_ids.{name}", f"'{name}' is not an SNMPv3 credential"))
+
     receivers = {r.name for r in site.alerts.receivers}
     seen_r: set[str] = set()
     for i, r in enumerate(site.alerts.receivers):

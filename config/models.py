@@ -38,6 +38,8 @@ __all__ = [
     "SmsConfig",
     "SnmpConfig",
     "SnmpDefaults",
+    "TrapsConfig",
+    "EnterpriseTrap",
     "WebhookConfig",
     "parse_duration",
 ]
@@ -222,6 +224,42 @@ class ContingencyConfig(_Model):
     sms: SmsConfig = SmsConfig()
 
 
+class EnterpriseTrap(_Model):
+    """What a vendor trap means: the alert it raises."""
+
+    alertname: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class TrapsConfig(_Model):
+    """The SNMP trap/inform listener. Port 162 needs root or CAP_NET_BIND_SERVICE; 1162 does not."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:1162"
+    # credentials (snmp.credentials names) accepted for traps; default: every credential
+    credentials: list[str] | None = None
+    # v3 credential name -> authoritative engine IDs (hex) of the devices sending it v3 traps
+    engine_ids: dict[str, list[str]] = Field(default_factory=dict)
+    restart_hold: Duration = 300.0  # a coldStart/warmStart alert resolves itself after this
+    enterprise: dict[str, EnterpriseTrap] = Field(default_factory=dict)  # trap OID prefix -> alert
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
+    @field_validator("enterprise")
+    @classmethod
+    def _oids(cls, value: dict[str, EnterpriseTrap]) -> dict[str, EnterpriseTrap]:
+        for oid in value:
+            if not re.match(r"^\.?[0-9]+(\.[0-9]+)+$", oid):
+                raise ValueError(f"{oid!r} is not a numeric OID prefix")
+        return value
+
+
 class LabConfig(_Model):
     """Serve simulated agents for this config's elements (the built-in lab network)."""
 
@@ -252,6 +290,7 @@ class SiteConfig(_Model):
     elements: list[Element] = Field(default_factory=list)
     customers: CustomersConfig = CustomersConfig()
     snmp: SnmpConfig = SnmpConfig()
+    traps: TrapsConfig = TrapsConfig()
     detectors: DetectorsConfig = DetectorsConfig()
     alerts: AlertsConfig = AlertsConfig()
     contingency: ContingencyConfig = ContingencyConfig()

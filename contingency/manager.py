@@ -26,6 +26,7 @@ from contingency.errors import (
     SmsError,
     SmsPermanentError,
     SmsRetryableError,
+    UnknownElementError,
 )
 from contingency.plan import Plan, build_plan
 from contingency.scripts import (
@@ -145,6 +146,7 @@ class ContingencyManager:
         self._sessions = sessions
         self._topology = topology
         self._config = config
+        self._unknown_logged: set[str] = set()
         self._sink = sink
         self._clock = clock
         self._metrics = _Metrics(registry)
@@ -184,6 +186,15 @@ class ContingencyManager:
             self._refresh_gauge()
 
     def _acts_on(self, event: Event) -> bool:
+        try:
+            self._topology.element(event.element)
+        except UnknownElementError:
+            # e.g. a trap from an address no element has: the NOC gets the alert, but there are no
+            # customers to map it to, so there is no proactive ticket, banner or SMS
+            if event.element not in self._unknown_logged:
+                self._unknown_logged.add(event.element)
+                log.warning("events on %s ignored: element unknown to the topology", event.element)
+            return False
         if _SEVERITY_RANK.get(str(event.severity), 0) < _SEVERITY_RANK[self._config.min_severity]:
             return False
         return event.eta is None or self._config.act_on_predictions

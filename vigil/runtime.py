@@ -28,11 +28,14 @@ from collectors import Poller, SnmpMetricsExporter
 from collectors.client import Client
 from collectors.profiles import load_profiles
 from collectors.sample import Sample
-from collectors.targets import targets_for
-from config import Customer, SiteConfig
+from collectors.targets import target_for, targets_for
+from collectors.trap import Trap
+from collectors.traps import TrapListener, V3User
+from config import Customer, Element, SiteConfig
 from contingency import ContingencyManager, Topology, sink_from_config
 from detectors import DetectionEngine, Event
 from detectors.reachability import ReachabilityRule
+from detectors.traps import TrapRules
 from vigil.clock import Clock
 from vigil.db import create_database
 from vigil.web import create_app
@@ -103,6 +106,11 @@ class Runtime:
             label_refresh=site.snmp.label_refresh,
         )
         self.reachability = ReachabilityRule(failures=site.detectors.unreachable_after)
+        self.trap_rules = TrapRules(
+            restart_hold=site.traps.restart_hold,
+            enterprise={oid: (r.alertname, r.severity) for oid, r in site.traps.enterprise.items()},
+        )
+        self.traps = self._trap_listener(site, options)
         self.state_path = options.data_dir / "detectors.npz"
         self.detector = self._detection_engine(site)
         external = options.external_url or f"http://{options.http_host}:{options.http_port}"
@@ -126,6 +134,7 @@ class Runtime:
         )
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight_events: set[asyncio.Task[None]] = set()
 
     def _detection_engine(self, site: SiteConfig) -> DetectionEngine:
         """The engine, restored from the data dir after a restart (no new warm-up) when possible."""
@@ -143,6 +152,55 @@ class Runtime:
             return fresh
         log.info("detector state restored: %d series from %s", engine.series_count, self.state_path)
         return engine
+
+    def _trap_listener(self, site: SiteConfig, options: RuntimeOptions) -> TrapListener | None:
+        """The trap/inform listener, accepting the site's credentials (v1/v2c communities, v3 users)."""
+        cfg = site.traps
+        if not cfg.enabled:
+            return None
+        names = cfg.credentials if cfg.credentials is not None else list(site.snmp.credentials)
+        communities: list[str] = []
+        users: list[V3User] = []
+        for name in names:
+            cred = site.snmp.credentials[name]
+            # the credential's resolved secrets, through the same code the pollers use
+            holder = Element(name=f"traps-{name}", address="udp://127.0.0.1:1", credential=name)
+            target = target_for(holder, cred, base=options.config_dir)
+            if cred.version == "3":
+                users.append(
+                    V3User(
+                        user=target.user or "", auth_protocol=target.auth_protocol, auth_key=target.auth_key,
+                        priv_protocol=target.priv_protocol, priv_key=target.priv_key,
+                        engine_ids=tuple(cfg.engine_ids.get(name, ())),
+                    )
+                )
+            else:
+                communities.append(target.community)
+        if not communities and not users:
+            log.warning("trap listener disabled: no credentials to accept traps with")
+            return None
+        hosts: dict[str, list[str]] = {}
+        for el in site.elements:
+            hosts.setdefault(el.host, []).append(el.name)
+        host, _, port = cfg.listen.rpartition(":")
+        return TrapListener(
+            host=host, port=int(port), communities=communities, users=users,
+            # a source address names an element only when one element has it
+            elements_by_address={h: names[0] for h, names in hosts.items() if len(names) == 1},
+            on_trap=self._on_trap, clock=self.clock.now, registry=self.registry,
+        )
+
+    def _on_trap(self, trap: Trap) -> None:
+        """A trap becomes events at once, without waiting for the next poll."""
+        try:
+            events = self.trap_rules.update(trap)
+        except Exception:
+            log.exception("trap from %s could not be turned into events", trap.source)
+            return
+        if events:
+            task = asyncio.get_running_loop().create_task(self.handle_events(events))
+            self._inflight_events.add(task)
+            task.add_done_callback(self._inflight_events.discard)
 
     def save_state(self) -> None:
         try:
@@ -196,6 +254,9 @@ class Runtime:
                 self._inflight.discard(task)
 
     async def _deliver(self) -> None:
+        expired = self.trap_rules.tick(self.clock.now())
+        if expired:
+            await self.handle_events(expired)
         try:
             await self.alerts.flush()
         except Exception:
@@ -246,6 +307,13 @@ class Runtime:
         """Start everything, serve until the duration passes or a signal arrives, stop cleanly."""
         if self.lab is not None:
             await self.lab.start()
+        if self.traps is not None:
+            try:
+                await self.traps.start()
+                log.info("listening for SNMP traps and informs on udp://%s:%d", *self.traps.address)
+            except OSError as err:  # a taken port costs the traps, not the service
+                log.error("trap listener not started on %s: %s", self.site.traps.listen, err)
+                self.traps = None
         processor = asyncio.create_task(self._process(), name="vigil-process")
         self.scheduler = self._schedule()
         self.scheduler.start()
@@ -284,6 +352,9 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self._deliver()
         self.save_state()
+        if self.traps is not None:
+            with contextlib.suppress(Exception):
+                await self.traps.stop()
         if self.lab is not None:
             with contextlib.suppress(Exception):
                 await self.lab.stop()
