@@ -6,12 +6,13 @@
 #   prometheus             Prometheus 2.42 — scrapes vigil's /metrics in the end-to-end test
 #   chromium               headless browser for the hotline agent page (driven by Playwright)
 #   fonts-wqy-microhei     CJK glyphs, so the page's Chinese renders in screenshots
+#   prometheus-snmp-exporter  the peer that benchmarks/collector.py measures vigil against
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PACKAGES=(snmpd snmp postgresql prometheus chromium fonts-wqy-microhei)
+PACKAGES=(snmpd snmp postgresql prometheus chromium fonts-wqy-microhei prometheus-snmp-exporter)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
