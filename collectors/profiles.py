@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -87,7 +88,10 @@ class ColumnType(StrEnum):
     @property
     def width(self) -> int:
         """Counter width in bits; 0 for non-counters."""
-        return {ColumnType.COUNTER32: 32, ColumnType.COUNTER64: 64}.get(self, 0)
+        return _WIDTHS.get(self, 0)
+
+
+_WIDTHS = {ColumnType.COUNTER32: 32, ColumnType.COUNTER64: 64}
 
 
 class _Model(BaseModel):
@@ -197,6 +201,9 @@ class Table(_Model):
         for label in (*self.labels, *(self.rate_labels or ())):
             if label not in known:
                 raise ValueError(f"label {label!r} is neither an index name nor a column")
+            if label not in self.index and label not in cached:
+                # labels are computed once per label refresh, so they must come from lookups
+                raise ValueError(f"label {label!r} must be an index name or a lookup column")
         for column in self.columns:
             for ref in (column.sensor_exponent, column.sensor_precision):
                 if ref is not None and ref not in cached:
@@ -210,15 +217,20 @@ class Table(_Model):
                 raise ValueError(f"filter column {rule.column!r} is not a lookup column")
         return self
 
-    @property
+    @cached_property
     def polled(self) -> tuple[Column, ...]:
         """Columns read every poll."""
         return tuple(c for c in self.columns if not c.cached)
 
-    @property
+    @cached_property
     def lookups(self) -> tuple[Column, ...]:
         """Columns read on a label refresh."""
         return tuple(c for c in self.columns if c.cached)
+
+    @cached_property
+    def exported(self) -> tuple[Column, ...]:
+        """Numeric columns that become samples."""
+        return tuple(c for c in self.columns if c.type is not ColumnType.STRING_LABEL and c.export)
 
 
 class Profile(_Model):
@@ -336,6 +348,9 @@ class _Cache:
     rows: set[str]  # every index known at the last refresh (lookup or polled)
 
 
+_EMPTY_CACHE = _Cache({}, set())
+
+
 class ProfileCollector:
     """Poll one target with the profiles matching its sysObjectID (or all, ``select=False``)."""
 
@@ -364,6 +379,7 @@ class ProfileCollector:
         self.lookup_refreshes = 0
         self._rates = RateCalculator()
         self._cache: dict[str, _Cache] = {}
+        self._row_memo: dict[str, tuple[_Cache, dict[str, tuple]]] = {}
         self._absent: set[str] = set()  # tables the device did not have: re-probed at refresh
         self._lookups_at: float | None = None
         self._last_uptime: int | None = None
@@ -533,7 +549,13 @@ class ProfileCollector:
         keep: set[tuple[str, str, str]],
     ) -> list[Row]:
         element = self.target.element
-        cache = self._cache.get(table.name, _Cache({}, set()))
+        cache = self._cache.get(table.name, _EMPTY_CACHE)
+        # labels and filter verdicts depend on lookups only: computed once per label refresh
+        memo = self._row_memo.get(table.name)
+        if memo is None or memo[0] is not cache:
+            memo = (cache, {})
+            self._row_memo[table.name] = memo
+        row_memo = memo[1]
         columns = {c.name: polled.get(c.oid, {}) for c in table.polled}
         if table.polled:
             suffixes = {s for column in columns.values() for s in column}
@@ -546,24 +568,18 @@ class ProfileCollector:
                 c.name: cache.values.get(c.name, {}).get(suffix) for c in table.lookups
             }
             values.update({name: column.get(suffix) for name, column in columns.items()})
-            if table.filter and not any(
-                _text(values.get(f.column)).strip() in {str(v) for v in f.values}
-                for f in table.filter
-            ):
+            memo_row = row_memo.get(suffix)
+            if memo_row is None:
+                memo_row = row_memo[suffix] = self._row_labels(table, suffix, values)
+            keep_row, names, labels, rate_labels = memo_row
+            if not keep_row:
                 continue
             rows.append(Row(table.name, suffix, values))
-            names = _index_labels(table.index, suffix)
-            names.update({c.name: _text(values[c.name]) for c in table.columns if c.name in table.labels})
-            labels = tuple(sorted((k, names.get(k, "")) for k in table.labels))
-            rate_names = table.labels if table.rate_labels is None else table.rate_labels
-            rate_labels = tuple(sorted((k, names.get(k, _text(values.get(k)))) for k in rate_names))
             speed_bps = 0.0
             if table.speed is not None:
                 speed_bps = (_int(values.get(table.speed.column)) or 0) * table.speed.scale
             marker = _int(discontinuity.get(suffix))
-            for column in table.columns:
-                if column.type is ColumnType.STRING_LABEL or not column.export:
-                    continue
+            for column in table.exported:
                 value = _int(values[column.name])
                 if value is None or value in column.ignore:
                     continue
@@ -584,6 +600,22 @@ class ProfileCollector:
                         Sample(element, column.series, rate_labels, shown * column.series_scale, now, SampleKind.GAUGE)
                     )
         return rows
+
+    @staticmethod
+    def _row_labels(
+        table: Table, suffix: str, values: dict[str, object]
+    ) -> tuple[bool, dict[str, str], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        """Whether a row passes the table's filter, and its label names and label tuples."""
+        if table.filter and not any(
+            _text(values.get(f.column)).strip() in {str(v) for v in f.values} for f in table.filter
+        ):
+            return False, {}, (), ()
+        names = _index_labels(table.index, suffix)
+        names.update({c.name: _text(values[c.name]) for c in table.columns if c.name in table.labels})
+        labels = tuple(sorted((k, names.get(k, "")) for k in table.labels))
+        rate_names = table.labels if table.rate_labels is None else table.rate_labels
+        rate_labels = tuple(sorted((k, names.get(k, _text(values.get(k)))) for k in rate_names))
+        return True, names, labels, rate_labels
 
     def _rate_samples(
         self,
