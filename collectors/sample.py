@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = ["Sample", "SampleKind", "labels_of"]
 
@@ -16,14 +16,15 @@ class SampleKind(StrEnum):
     RATE = "rate"  # derived per-second rate or ratio computed by collectors.counters
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One observation: ``metric{labels} = value`` of ``element`` at ``timestamp``.
 
     ``metric`` uses snmp_exporter's if_mib names for raw values (``ifHCInOctets``) and
     vigil's names for derived ones (``if_in_utilization``). ``labels`` is a sorted tuple of
     pairs so samples hash and compare; ``element`` and ``area`` are *not* in it.
     ``timestamp`` is seconds on the run's clock (simulated in the lab network).
+    A NamedTuple rather than a frozen dataclass: collectors build millions of them, and a tuple
+    is built in half the time; it is just as immutable and hashable.
     """
 
     element: str
