@@ -33,13 +33,23 @@ validation on the NAB development files (``benchmarks/nab_loco.py``); ``profile_
 chosen the same way in round 1; the others are fixed (``ctx_forget_every`` is a production
 choice so the context table cannot saturate over months; it changes NAB by < 0.1 point).
 
-Memory per series with the defaults: 1,260 bytes (136 B of streaming state + 592 B of seasonal
-profile: 48 bins x location, scale, count in float32 + 532 B of context table, history and
-range), measured by :meth:`CompositeDetector.nbytes_per_series`.
+Memory per series with the defaults: 1,264 bytes (136 B of streaming state + 592 B of seasonal
+profile: 48 bins x location, scale, count in float32 + 536 B of context table, history, range
+and count), measured by :meth:`CompositeDetector.nbytes_per_series`.
+
+In production the :class:`~detectors.engine.DetectionEngine` calls
+:meth:`CompositeDetector.score_update` (its ``SeriesScorer`` hook) with the few hundred series
+of one element at a time: only those columns are read and written, the state grows by capacity
+doubling as new series appear, and a series scores NaN ("no score yet") for its first
+``warmup`` observations. Every piece of state is per series, so this gives the same numbers as
+:meth:`CompositeDetector.update` over all series. :meth:`CompositeDetector.state_dict` /
+:meth:`CompositeDetector.load_state_dict` persist it as plain arrays (no pickle).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
@@ -51,12 +61,13 @@ from sklearn.utils.validation import check_is_fitted
 from detectors.context import ContextNovelty
 from detectors.seasonal import SeasonalBaseline, as_rows
 
-__all__ = ["DEFAULTS", "DEFAULT_THRESHOLD", "CompositeConfig", "CompositeDetector"]
+__all__ = ["DEFAULTS", "DEFAULT_THRESHOLD", "STATE_VERSION", "CompositeConfig", "CompositeDetector"]
 
 # stream rows of stat_mean_ / stat_var_
 _VALUE, _VALUE_SLOW, _DIFF, _RESID, _RESID_SLOW = range(5)
 _N_STREAMS = 5
 _LIK_SCALE_FLOOR = 0.05  # floor of the log-score's standard deviation
+_Index = slice | NDArray[np.intp]  # every series (views) or some columns (gathers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,7 @@ class CompositeConfig:
 
 
 DEFAULTS = CompositeConfig()
+STATE_VERSION = 1  # of state_dict(); bump when the arrays change meaning
 DEFAULT_THRESHOLD = 0.175  # median of the LOCO fold thresholds of the chosen setting (benchmarks/nab_loco.py)
 
 
@@ -232,11 +244,47 @@ class CompositeDetector(BaseEstimator):
         if not hasattr(self, "n_features_in_"):
             self._init_state(xv.shape[-1])
         self._check_width(xv.shape[-1] if xv.ndim == 1 else -1)
-        r = self.seasonal_.step(xv, t)
-        nov = self.context_.step(xv) if self.context_ is not None else None
-        out, state = self._evaluate(xv, r, nov)
-        self._commit(xv, r, state)
-        return out
+        return self._step(None, xv, t)
+
+    def score_update(self, columns: ArrayLike, values: ArrayLike, times: ArrayLike) -> NDArray[np.float64]:
+        """Score then learn one step of some series only (the engine's ``SeriesScorer`` hook).
+
+        Only the given series are read and written: the same numbers as :meth:`update` fed
+        with every series, at the cost of the given ones. A column beyond the current width
+        grows the state (capacity doubling, new series start empty).
+
+        Parameters
+        ----------
+        columns : array-like of int, shape (m,)
+            Distinct series indices (>= 0).
+        values : array-like of shape (m,)
+            One observation per column, NaN = missing.
+        times : float or array-like of shape (m,)
+            POSIX timestamp(s) of the observations.
+
+        Returns
+        -------
+        score : ndarray of shape (m,)
+            Composite score in [0, 1] (0 for a suppressed repeat); NaN where the value is
+            missing or the series is still warming up (fewer than ``config.warmup``
+            observations before this one), where :meth:`update` returns 0.
+        """
+        cols = np.asarray(columns, dtype=np.intp).reshape(-1)
+        x = np.asarray(values, dtype=np.float64).reshape(-1)
+        if x.shape != cols.shape:
+            raise ValueError(f"score_update: {x.shape[0]} values for {cols.shape[0]} columns")
+        if not hasattr(self, "n_features_in_"):
+            self._init_state(0)
+        if cols.size == 0:
+            return np.zeros(0)
+        if int(cols.min()) < 0:
+            raise ValueError(f"score_update: negative column {int(cols.min())}")
+        need = int(cols.max()) + 1
+        if need > self.n_features_in_:
+            self.resize(max(need, 2 * self.n_features_in_))
+        warm = ~np.isnan(x) & (self.n_seen_[cols] >= self.config.warmup)
+        out = self._step(cols, x, times)
+        return np.where(warm, out, np.nan)
 
     def resize(self, n_series: int) -> Self:
         """Grow to ``n_series`` series; the new ones start empty.
@@ -292,7 +340,7 @@ class CompositeDetector(BaseEstimator):
         out = np.empty_like(rows)
         for i, (x, ts) in enumerate(zip(rows, times, strict=False)):
             nov = self.context_.novelty(x) if self.context_ is not None else None
-            out[i] = self._evaluate(x, self.seasonal_.residual(x, ts), nov)[0]
+            out[i] = self._evaluate(slice(None), x, self.seasonal_.residual(x, ts), nov)[0]
         return out[0] if np.ndim(X) == 1 else out
 
     def score_samples(self, X: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
@@ -390,35 +438,49 @@ class CompositeDetector(BaseEstimator):
                 f"got {width} series, expected {self.n_features_in_}; call resize() when new series appear"
             )
 
+    def _step(self, columns: NDArray[np.intp] | None, x: NDArray[np.float64], t: ArrayLike) -> NDArray[np.float64]:
+        """Score then learn one step of ``columns`` (None = every series); 0 while warming up."""
+        idx: _Index = slice(None) if columns is None else columns
+        r = self.seasonal_.step(x, t, columns)
+        nov = self.context_.step(x, columns) if self.context_ is not None else None
+        out, state = self._evaluate(idx, x, r, nov)
+        self._commit(idx, x, state)
+        return out
+
     def _evaluate(
-        self, x: NDArray[np.float64], r: NDArray[np.float64], nov: NDArray[np.float64] | None = None
+        self,
+        idx: _Index,
+        x: NDArray[np.float64],
+        r: NDArray[np.float64],
+        nov: NDArray[np.float64] | None = None,
     ) -> tuple[NDArray[np.float64], dict[str, NDArray[np.float64]]]:
-        """Score of one step (``r`` = seasonal residual, NaN if unusable) and the state to commit."""
+        """Score of one step of series ``idx`` (``r`` = seasonal residual, NaN if unusable) and the state to commit."""
         cfg = self.config
         present = ~np.isnan(x)
         seasonal_ok = ~np.isnan(r)
-        mean, var = self.stat_mean_, self.stat_var_
-        first = self.n_seen_ == 0
+        mean, var = _gather(self.stat_mean_, idx), _gather(self.stat_var_, idx)
+        n_seen, smooth, prev = _gather(self.n_seen_, idx), _gather(self.smooth_, idx), _gather(self.prev_, idx)
+        first = n_seen == 0
         xx = np.where(present, x, mean[_VALUE])
         a = cfg.smooth_alpha
-        slow_x = np.where(first, xx, self.smooth_[0] + a * (xx - self.smooth_[0]))
-        diff = np.where(np.isnan(self.prev_), 0.0, xx - self.prev_)
+        slow_x = np.where(first, xx, smooth[0] + a * (xx - smooth[0]))
+        diff = np.where(np.isnan(prev), 0.0, xx - prev)
         rr = np.where(seasonal_ok, r, 0.0)
-        slow_r = np.where(first, 0.0, self.smooth_[1] + a * (rr - self.smooth_[1]))
-        streams = np.stack([xx, slow_x, diff, rr, slow_r])
+        slow_r = np.where(first, 0.0, smooth[1] + a * (rr - smooth[1]))
+        streams = np.array([xx, slow_x, diff, rr, slow_r])
         floor = cfg.rel_scale_floor * (np.abs(mean[_VALUE]) + np.sqrt(var[_VALUE])) + 1e-12
         z = np.abs(streams - mean) / np.maximum(np.sqrt(var), floor)
         z_value = z[:_RESID].max(axis=0)
         z_resid = z[_RESID:].max(axis=0)
-        use_resid = seasonal_ok & (self.resid_seen_ >= cfg.warmup)
+        use_resid = seasonal_ok & (_gather(self.resid_seen_, idx) >= cfg.warmup)
         raw = np.where(use_resid, np.minimum(z_value, z_resid), z_value)
         g = np.log1p(raw)
-        lik = (g - self.lik_mean_) / np.maximum(np.sqrt(self.lik_var_), _LIK_SCALE_FLOOR)
+        lik = (g - _gather(self.lik_mean_, idx)) / np.maximum(np.sqrt(_gather(self.lik_var_, idx)), _LIK_SCALE_FLOOR)
         score = np.clip(lik / cfg.z_full, 0.0, 1.0)
         if nov is not None:  # an unseen context of values raises the score to ctx_weight * novelty
             score = np.maximum(score, cfg.ctx_weight * np.nan_to_num(nov))
-        score = np.where(present & (self.n_seen_ >= cfg.warmup), score, 0.0)
-        kept = score > self.record_ * (1.0 + cfg.record_margin)
+        score = np.where(present & (n_seen >= cfg.warmup), score, 0.0)
+        kept = score > _gather(self.record_, idx) * (1.0 + cfg.record_margin)
         out = np.where(kept, score, 0.0)
         return out, {
             "streams": streams,
@@ -430,36 +492,118 @@ class CompositeDetector(BaseEstimator):
             "seasonal_ok": seasonal_ok,
         }
 
-    def _commit(self, x: NDArray[np.float64], r: NDArray[np.float64], s: dict[str, NDArray[np.float64]]) -> None:
+    def _commit(self, idx: _Index, x: NDArray[np.float64], s: dict[str, NDArray[np.float64]]) -> None:
         cfg = self.config
         present, seasonal_ok = s["present"], s["seasonal_ok"]
-        n = self.n_seen_
+        n = _gather(self.n_seen_, idx)
+        resid_seen = _gather(self.resid_seen_, idx)
+        mean, var = _gather(self.stat_mean_, idx), _gather(self.stat_var_, idx)
         first = n == 0
         # stream statistics: running mean/variance while young, exponential after 1/n < alpha
         w = np.maximum(cfg.long_alpha, 1.0 / (n + 1.0))
-        wr = np.maximum(cfg.long_alpha, 1.0 / (self.resid_seen_ + 1.0))
-        weights = np.stack([w, w, w, wr, wr])
-        upd = np.stack([present] * 3 + [present & seasonal_ok] * 2)
-        err = s["streams"] - self.stat_mean_
-        start = np.stack([first] * 3 + [self.resid_seen_ == 0] * 2)
-        new_mean = np.where(start, s["streams"], self.stat_mean_ + weights * err)
-        new_var = np.where(start, 0.0, (1.0 - weights) * (self.stat_var_ + weights * err * err))
-        self.stat_mean_ = np.where(upd, new_mean, self.stat_mean_)
-        self.stat_var_ = np.where(upd, new_var, self.stat_var_)
-        self.smooth_ = np.where(present, np.stack([s["slow_x"], s["slow_r"]]), self.smooth_)
-        self.prev_ = np.where(present, x, self.prev_)
+        wr = np.maximum(cfg.long_alpha, 1.0 / (resid_seen + 1.0))
+        weights = np.array([w, w, w, wr, wr])
+        upd = np.array([present] * 3 + [present & seasonal_ok] * 2)
+        err = s["streams"] - mean
+        start = np.array([first] * 3 + [resid_seen == 0] * 2)
+        new_mean = np.where(start, s["streams"], mean + weights * err)
+        new_var = np.where(start, 0.0, (1.0 - weights) * (var + weights * err * err))
+        _scatter(self.stat_mean_, idx, np.where(upd, new_mean, mean))
+        _scatter(self.stat_var_, idx, np.where(upd, new_var, var))
+        smooth = _gather(self.smooth_, idx)
+        _scatter(self.smooth_, idx, np.where(present, np.array([s["slow_x"], s["slow_r"]]), smooth))
+        self.prev_[idx] = np.where(present, x, _gather(self.prev_, idx))
         # log-score statistics (anomaly likelihood)
         wl = np.maximum(cfg.likelihood_alpha, 1.0 / (n + 1.0))
-        e = s["g"] - self.lik_mean_
-        self.lik_mean_ = np.where(present, self.lik_mean_ + wl * e, self.lik_mean_)
-        self.lik_var_ = np.where(present & ~first, (1.0 - wl) * (self.lik_var_ + wl * e * e), self.lik_var_)
+        lik_mean, lik_var = _gather(self.lik_mean_, idx), _gather(self.lik_var_, idx)
+        e = s["g"] - lik_mean
+        self.lik_mean_[idx] = np.where(present, lik_mean + wl * e, lik_mean)
+        self.lik_var_[idx] = np.where(present & ~first, (1.0 - wl) * (lik_var + wl * e * e), lik_var)
         # record of the score, decaying by record_memory / age per step
         age = np.clip(n, cfg.record_min_rows, cfg.record_max_rows)
-        decayed = self.record_ * (1.0 - cfg.record_memory / age)
-        self.record_ = np.where(present, np.maximum(s["score"], decayed), self.record_)
-        self.resid_seen_ = self.resid_seen_ + (present & seasonal_ok)
-        self.n_seen_ = n + present
+        record = _gather(self.record_, idx)
+        self.record_[idx] = np.where(present, np.maximum(s["score"], record * (1.0 - cfg.record_memory / age)), record)
+        self.resid_seen_[idx] = resid_seen + (present & seasonal_ok)
+        self.n_seen_[idx] = n + present
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fitted state as plain arrays plus JSON-able values (no pickle), for persistence.
+
+        Arrays are under ``"<attr>"``, ``"seasonal.<attr>"`` and ``"context.<attr>"``; the
+        JSON-able entries are ``"version"``, ``"config"`` and ``"n_series"``. Store the arrays
+        in an npz and the rest in a JSON header; :meth:`load_state_dict` takes the union back.
+        """
+        check_is_fitted(self)
+        out: dict[str, Any] = {"version": STATE_VERSION, "config": asdict(self.config), "n_series": self.n_features_in_}
+        parts: list[tuple[str, object]] = [("", self), ("seasonal.", self.seasonal_)]
+        if self.context_ is not None:
+            parts.append(("context.", self.context_))
+        for prefix, obj in parts:
+            for name, value in vars(obj).items():
+                if name.endswith("_") and isinstance(value, np.ndarray):
+                    out[prefix + name] = value.copy()
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Self:
+        """Restore a :meth:`state_dict` (arrays may be numpy 0-d/JSON round-tripped values).
+
+        Raises
+        ------
+        ValueError
+            Another state version, other settings than ``self.config`` (start a fresh warm-up
+            instead), or missing or misshapen arrays.
+        """
+        version = _json_value(state.get("version"))
+        if version != STATE_VERSION:
+            raise ValueError(f"composite state version {version!r}, this code reads {STATE_VERSION}")
+        saved = _json_value(state.get("config"))
+        if saved != asdict(self.config):
+            raise ValueError(f"composite state was saved with other settings: {saved!r}")
+        n = int(_json_value(state["n_series"]))
+        self._init_state(n)
+        parts: list[tuple[str, object]] = [("", self), ("seasonal.", self.seasonal_)]
+        if self.context_ is not None:
+            parts.append(("context.", self.context_))
+        for prefix, obj in parts:
+            for name, fresh in list(vars(obj).items()):
+                if not (name.endswith("_") and isinstance(fresh, np.ndarray)):
+                    continue
+                try:
+                    value = np.asarray(state[prefix + name])
+                except KeyError as err:
+                    raise ValueError(f"composite state lacks {prefix + name!r}") from err
+                if value.shape != fresh.shape or value.dtype != fresh.dtype:
+                    raise ValueError(
+                        f"composite state {prefix + name!r}: {value.dtype}{value.shape}, "
+                        f"expected {fresh.dtype}{fresh.shape}"
+                    )
+                setattr(obj, name, value.copy())
+        return self
 
     def config_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (for reports and persisted state)."""
         return asdict(self.config)
+
+
+def _gather(a: NDArray[Any], idx: _Index) -> NDArray[Any]:
+    """``a[..., idx]``: a view for every series, a fast ``take`` for some columns."""
+    return a[..., idx] if isinstance(idx, slice) else a.take(idx, axis=-1)
+
+
+def _scatter(a: NDArray[Any], idx: _Index, value: NDArray[Any]) -> None:
+    """``a[..., idx] = value``; 2-D column writes go through flat indices (3x faster)."""
+    if isinstance(idx, slice) or a.ndim == 1 or not a.flags.c_contiguous:
+        a[..., idx] = value
+        return
+    n = a.shape[-1]
+    flat = (np.arange(a.shape[0])[:, None] * n + idx).reshape(-1)
+    a.reshape(-1)[flat] = np.asarray(value).reshape(-1)
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON-able entry of a state dict, also when it went through an npz as a 0-d array."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, str) and value[:1] == "{":
+        return json.loads(value)
+    return value

@@ -9,11 +9,13 @@ previous and current bins; ...). Each context is hashed into a per-series bit ta
 or a new shape scores up to 1. This is the core idea of the Contextual Anomaly Detector (open
 source edition): anomalies are unseen *sequences* of values, not only unseen values.
 
-Optionally the table forgets slowly: one 64-bit word of every table (in rotation) is cleared
-every ``forget_every`` steps, so a table cannot saturate on a series that runs for months.
+Optionally the table forgets slowly: one 64-bit word of a series' table (in rotation) is
+cleared every ``forget_every`` observations of that series, so a table cannot saturate on a
+series that runs for months. Everything is per series, so :meth:`ContextNovelty.step` can update
+any subset of the series (``columns=``) and give the same numbers as a full-width step.
 
-Memory per series: ``n_slots / 8`` bytes of bits + ``order`` bytes of history + 2 floats
-(``512 + 4 + 16 = 532`` bytes with the defaults).
+Memory per series: ``n_slots / 8`` bytes of bits + ``order`` bytes of history + 2 floats + an
+int32 count (``512 + 4 + 16 + 4 = 536`` bytes with the defaults).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from numpy.typing import NDArray
 __all__ = ["ContextNovelty"]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multiplier (Fibonacci hashing)
+_Index = slice | NDArray[np.intp]  # every series (a view) or some columns (a gather)
 
 
 class ContextNovelty:
@@ -42,7 +45,8 @@ class ContextNovelty:
     contract : float, default=1e-4
         Per step, the running min and max move this fraction of the range towards the mean.
     forget_every : int, default=4096
-        One 64-bit word of every table is cleared every ``forget_every`` steps (0 = never).
+        One 64-bit word of a series' table is cleared every ``forget_every`` observations of that
+        series (0 = never).
 
     Attributes
     ----------
@@ -52,8 +56,8 @@ class ContextNovelty:
         Last quantised values, newest first.
     lo_, hi_ : ndarray of shape (n_series,)
         Running range (NaN before the first observation).
-    steps_ : int
-        Steps learnt (drives the forgetting rotation).
+    count_ : ndarray of shape (n_series,), dtype int32
+        Observations learnt per series (drives the forgetting rotation).
     """
 
     def __init__(
@@ -92,17 +96,18 @@ class ContextNovelty:
             self.hist_ = np.zeros((self.order, n_series), dtype=np.uint8)
             self.lo_ = np.full(n_series, np.nan)
             self.hi_ = np.full(n_series, np.nan)
-            self.steps_ = 0
+            self.count_ = np.zeros(n_series, dtype=np.int32)
         elif extra:
             self.table_ = np.concatenate([self.table_, np.zeros((words, extra), dtype=np.uint64)], 1)
             self.hist_ = np.concatenate([self.hist_, np.zeros((self.order, extra), dtype=np.uint8)], 1)
             self.lo_ = np.concatenate([self.lo_, np.full(extra, np.nan)])
             self.hi_ = np.concatenate([self.hi_, np.full(extra, np.nan)])
+            self.count_ = np.concatenate([self.count_, np.zeros(extra, dtype=np.int32)])
         return self
 
-    def _quantise(self, x: NDArray[np.float64]) -> tuple[NDArray[np.uint8], NDArray, NDArray]:
-        lo = np.fmin(self.lo_, x)
-        hi = np.fmax(self.hi_, x)
+    def _quantise(self, x: NDArray[np.float64], idx: _Index) -> tuple[NDArray[np.uint8], NDArray, NDArray]:
+        lo = np.fmin(self.lo_[idx], x)
+        hi = np.fmax(self.hi_[idx], x)
         span = hi - lo
         scale = np.where(span > 0, self.levels / np.where(span > 0, span, 1.0), 0.0)
         q = np.clip(np.nan_to_num((x - lo) * scale), 0, self.levels - 1).astype(np.uint8)
@@ -119,42 +124,63 @@ class ContextNovelty:
         return out
 
     def novelty(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Novelty in [0, 1] of one step, without learning it (NaN where missing)."""
-        q, _, _ = self._quantise(x)
+        """Novelty in [0, 1] of one step of every series, without learning it (NaN where missing)."""
+        idx = slice(None)
+        q, _, _ = self._quantise(x, idx)
         hist = np.concatenate([q[None], self.hist_[:-1]])
-        seen = self._lookup(self._slots(hist))
+        seen = self._lookup(self._slots(hist), np.arange(x.shape[0]))
         return np.where(np.isnan(x), np.nan, 1.0 - seen.mean(axis=0))
 
-    def step(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Novelty in [0, 1] of one step (NaN where missing), then learn it."""
+    def step(self, x: NDArray[np.float64], columns: NDArray[np.intp] | None = None) -> NDArray[np.float64]:
+        """Novelty in [0, 1] of one step (NaN where missing), then learn it.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_series,) or (len(columns),)
+            One observation per series (of ``columns``), NaN = missing.
+        columns : ndarray of int, optional
+            Distinct series the values belong to; None = every series, in order.
+
+        Returns
+        -------
+        novelty : ndarray, shape of ``x``
+        """
+        idx: _Index = slice(None) if columns is None else columns
+        cols = np.arange(x.shape[0]) if columns is None else columns
         present = ~np.isnan(x)
-        q, lo, hi = self._quantise(x)
-        hist = np.where(present, np.concatenate([q[None], self.hist_[:-1]]), self.hist_)
+        q, lo, hi = self._quantise(x, idx)
+        old_hist = self.hist_[:, idx]
+        hist = np.where(present, np.concatenate([q[None], old_hist[:-1]]), old_hist)
         slots = self._slots(hist)
-        seen = self._lookup(slots)
+        seen = self._lookup(slots, cols)
         nov = 1.0 - seen.mean(axis=0)
         # learn: set the bits of the present series
-        cols = np.arange(x.shape[0])
         word = (slots >> np.uint64(6)).astype(np.intp)
         bit = np.left_shift(np.uint64(1), slots & np.uint64(63))
+        if not self.table_.flags.c_contiguous:  # the flat writes below need it
+            self.table_ = np.ascontiguousarray(self.table_)
+        table = self.table_.reshape(-1)
+        at = word * self.table_.shape[1] + cols  # flat indices: 4x faster than [word, cols]
         for k in range(self.order):
-            w = word[k]
-            cur = self.table_[w, cols]
-            self.table_[w, cols] = np.where(present, cur | bit[k], cur)
-        if self.forget_every and self.steps_ % self.forget_every == 0:
-            self.table_[(self.steps_ // self.forget_every) % self.table_.shape[0]] = 0
-        self.steps_ += 1
-        self.hist_ = hist
+            cur = table.take(at[k])
+            table[at[k]] = np.where(present, cur | bit[k], cur)
+        count = self.count_[idx]
+        if self.forget_every:
+            due = present & (count % self.forget_every == 0)
+            if due.any():
+                forget = (count[due] // self.forget_every) % self.table_.shape[0]
+                self.table_[forget, cols[due]] = 0
+        self.count_[idx] = count + present
+        self.hist_[:, idx] = hist
         if self.contract:
             mid = 0.5 * (lo + hi)
             lo = lo + self.contract * (mid - lo)
             hi = hi - self.contract * (hi - mid)
-        self.lo_ = np.where(present, lo, self.lo_)
-        self.hi_ = np.where(present, hi, self.hi_)
+        self.lo_[idx] = np.where(present, lo, self.lo_[idx])
+        self.hi_[idx] = np.where(present, hi, self.hi_[idx])
         return np.where(present, nov, np.nan)
 
-    def _lookup(self, slots: NDArray[np.uint64]) -> NDArray[np.bool_]:
-        cols = np.arange(slots.shape[1])
+    def _lookup(self, slots: NDArray[np.uint64], cols: NDArray[np.intp]) -> NDArray[np.bool_]:
         word = (slots >> np.uint64(6)).astype(np.intp)
-        bits = self.table_[word, cols[None, :]]
+        bits = self.table_.reshape(-1).take(word * self.table_.shape[1] + cols)
         return ((bits >> (slots & np.uint64(63))) & np.uint64(1)).astype(bool)

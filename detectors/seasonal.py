@@ -262,32 +262,41 @@ class SeasonalBaseline(BaseEstimator):
         """
         return self.score_samples(X, t) + self.threshold
 
-    def step(self, x: NDArray[np.float64], t: ArrayLike) -> NDArray[np.float64]:
+    def step(
+        self, x: NDArray[np.float64], t: ArrayLike, columns: NDArray[np.intp] | None = None
+    ) -> NDArray[np.float64]:
         """Residual of one step against the profile, then learn it (the streaming hot path).
 
         Parameters
         ----------
-        x : ndarray of shape (n_series,)
+        x : ndarray of shape (n_series,) or (len(columns),)
             One step, NaN = missing.
-        t : float or array-like of shape (n_series,)
+        t : float or array-like of the shape of x
             POSIX timestamp(s).
+        columns : ndarray of int, optional
+            Distinct series the values belong to; None = every series, in order (the same
+            numbers either way: only the given series are read and written).
 
         Returns
         -------
-        resid : ndarray of shape (n_series,)
+        resid : ndarray, shape of x
             ``x - expected`` before learning; NaN where missing or the bin is not warmed up.
         """
         if not hasattr(self, "n_features_in_"):
             self._init_state(x.shape[-1])
-        n = self.n_features_in_
-        b = self._bin(np.broadcast_to(np.asarray(t, dtype=np.float64), (n,)))
-        cols = np.arange(n)
+        idx: slice | NDArray[np.intp] = slice(None) if columns is None else columns
+        cols = np.arange(self.n_features_in_) if columns is None else columns
+        b = self._bin(np.broadcast_to(np.asarray(t, dtype=np.float64), cols.shape))
         present = ~np.isnan(x)
-        loc = self.profile_[b, cols].astype(np.float64)
-        scl = self.scale_[b, cols].astype(np.float64)
-        cnt = self.count_[b, cols]
-        level = self.level_
-        guard = self._guard(scl, loc)
+        for name in ("profile_", "scale_", "count_"):  # flat writes below need C-contiguous arrays
+            if not getattr(self, name).flags.c_contiguous:
+                setattr(self, name, np.ascontiguousarray(getattr(self, name)))
+        at = b * self.n_features_in_ + cols  # flat indices: 4x faster than [b, cols] on a few columns
+        loc = self.profile_.reshape(-1).take(at).astype(np.float64)
+        scl = self.scale_.reshape(-1).take(at).astype(np.float64)
+        cnt = self.count_.reshape(-1).take(at)
+        level = self.level_[idx]
+        guard = np.maximum(scl, np.maximum(self.rel_scale_floor * np.abs(loc + level), self.min_scale))
         target = np.where(present, x, loc + level) - level
         r = target - loc
         warm = cnt >= self.min_count
@@ -298,12 +307,12 @@ class SeasonalBaseline(BaseEstimator):
         new_loc = np.where(first, target, loc + w * rc)
         new_scl = np.where(first, 0.0, scl + w * (_MAD_TO_SIGMA * np.abs(rc) - scl))
         upd = present
-        self.profile_[b, cols] = np.where(upd, new_loc, loc)
-        self.scale_[b, cols] = np.where(upd, new_scl, scl)
-        self.count_[b, cols] = np.where(upd, np.minimum(cnt + 1.0, 65_000.0), cnt)
+        self.profile_.reshape(-1)[at] = np.where(upd, new_loc, loc)
+        self.scale_.reshape(-1)[at] = np.where(upd, new_scl, scl)
+        self.count_.reshape(-1)[at] = np.where(upd, np.minimum(cnt + 1.0, 65_000.0), cnt)
         move = upd & warm
-        self.level_ = np.where(move, level + self.level_alpha * rc, level)
-        self.n_seen_ = self.n_seen_ + upd
+        self.level_[idx] = np.where(move, level + self.level_alpha * rc, level)
+        self.n_seen_[idx] = self.n_seen_[idx] + upd
         return np.where(move, r, np.nan)
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -192,3 +193,98 @@ def test_memory_per_series_within_4kb() -> None:
     assert est.nbytes_per_series() <= 4096
     weekly = CompositeConfig(n_bins=48 * 7)  # even a 30-min weekly profile would fit
     assert weekly.n_bins * 3 * 4 < 4096
+
+
+# -- the engine's SeriesScorer hook and persistence ----------------------------------------
+
+
+def mixed(n: int = N) -> np.ndarray:
+    """Three unlike series with an anomaly each, shape (n, 3)."""
+    cols = [diurnal(n, seed=1), square_wave(n), np.random.default_rng(2).normal(5, 1, n)]
+    cols[0][700] += 90
+    cols[2][900:] += 6
+    return np.stack(cols, axis=1)
+
+
+def test_score_update_of_every_column_equals_update() -> None:
+    X = mixed()
+    X[300:320, 1] = np.nan
+    full, hook = CompositeDetector(), CompositeDetector()
+    peak = np.zeros(3)
+    for i, x in enumerate(X):
+        a = full.update(x, times(N)[i])
+        peak = np.maximum(peak, a)
+        b = hook.score_update(np.arange(3), x, np.full(3, times(N)[i]))
+        young = np.isnan(x) | (full.n_seen_ - ~np.isnan(x) < DEFAULTS.warmup)
+        np.testing.assert_array_equal(np.isnan(b), young)  # NaN = no score yet (update says 0)
+        np.testing.assert_array_equal(np.where(young, 0.0, b), a)
+    assert full.n_seen_.tolist() == hook.n_seen_.tolist() and (full.n_seen_ > DEFAULTS.warmup).all()
+    assert peak[0] >= DEFAULT_THRESHOLD and peak[2] >= DEFAULT_THRESHOLD  # the anomalies were scored
+
+
+def test_score_update_of_a_subset_leaves_the_other_series_untouched() -> None:
+    X = mixed()
+    rng = np.random.default_rng(7)
+    hook = CompositeDetector()
+    fed: list[list[tuple[int, float]]] = [[], [], []]
+    got: list[list[float]] = [[], [], []]
+    for i, x in enumerate(X):
+        cols = np.flatnonzero(rng.random(3) < 0.6)
+        rng.shuffle(cols)
+        if i == 10:
+            untouched = {k: v[..., 1].copy() for k, v in hook.state_dict().items() if isinstance(v, np.ndarray)}
+            cols = np.array([2, 0])  # not series 1
+            hook.score_update(cols, x[cols], times(N)[i] + np.zeros(2))
+            after = {k: v[..., 1] for k, v in hook.state_dict().items() if isinstance(v, np.ndarray)}
+            for k, v in untouched.items():
+                np.testing.assert_array_equal(after[k], v, err_msg=k)
+        else:
+            s = hook.score_update(cols, x[cols], times(N)[i] + np.zeros(len(cols)))
+            for c, v in zip(cols, s, strict=True):
+                got[c].append(v)
+        for c in cols:
+            fed[c].append((i, x[c]))
+    for c in range(3):  # each series scores as if it ran alone on the steps it was given
+        steps = [i for i, _ in fed[c]]
+        alone = CompositeDetector().score_stream(np.array([v for _, v in fed[c]])[:, None], times(N)[steps])[:, 0]
+        mine = np.array(got[c])
+        offset = len(alone) - len(mine)  # step 10 was fed but not collected for series 0 and 2
+        np.testing.assert_array_equal(np.nan_to_num(mine[-500:]), alone[offset:][-500:])
+
+
+def test_score_update_grows_by_doubling_and_rejects_bad_input() -> None:
+    est = CompositeDetector()
+    assert np.isnan(est.score_update([10], [1.0], T0)).all() and est.n_features_in_ == 11
+    est.score_update([12, 3], [1.0, 2.0], T0 + STEP)
+    assert est.n_features_in_ == 22 and est.n_seen_[[3, 10, 12]].tolist() == [1, 1, 1]
+    assert est.n_seen_.sum() == 3 and est.seasonal_.profile_.shape[1] == est.context_.table_.shape[1] == 22
+    assert est.score_update([], [], T0).shape == (0,)
+    with pytest.raises(ValueError, match="values"):
+        est.score_update([1, 2], [1.0], T0)
+    with pytest.raises(ValueError, match="negative"):
+        est.score_update([-1], [1.0], T0)
+
+
+def test_state_dict_round_trip_through_npz_gives_identical_scores(tmp_path) -> None:  # noqa: ANN001
+    X = mixed()
+    cut = 2 * DAY
+    est = CompositeDetector()
+    est.score_stream(X[:cut], times(cut))
+    state = est.state_dict()
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    header = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    np.savez(tmp_path / "c.npz", **arrays)
+    (tmp_path / "c.json").write_text(json.dumps(header))
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as data:
+        loaded = {k: data[k] for k in data.files} | json.loads((tmp_path / "c.json").read_text())
+    twin = CompositeDetector().load_state_dict(loaded)
+    a = est.score_stream(X[cut:], times(N)[cut:])
+    b = twin.score_stream(X[cut:], times(N)[cut:])
+    np.testing.assert_array_equal(a, b)
+    assert a.max() > 0
+    with pytest.raises(ValueError, match="other settings"):
+        CompositeDetector(config=replace(DEFAULTS, warmup=10)).load_state_dict(loaded)
+    with pytest.raises(ValueError, match="version"):
+        CompositeDetector().load_state_dict(loaded | {"version": 99})
+    with pytest.raises(ValueError, match="stat_var_"):
+        CompositeDetector().load_state_dict(loaded | {"stat_var_": np.zeros((5, 2))})
