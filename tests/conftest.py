@@ -7,9 +7,11 @@ service it skips; under ``CI=true`` a missing service is a failure, never a skip
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -35,6 +37,31 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_udp_range(count: int) -> int:
+    """A base port with ``count`` consecutive free UDP ports on 127.0.0.1 (random, so parallel runs differ)."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+def vigil_command() -> list[str]:
+    """The installed ``vigil`` console script of this interpreter (or ``python -m vigil.cli``)."""
+    script = Path(sys.executable).parent / "vigil"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vigil.cli"]
 
 
 def free_tcp_port() -> int:

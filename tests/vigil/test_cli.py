@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.collectors.test_snmpd import COMMUNITY, IF_DESCR, Agent, _bulkwalk, snmpd  # noqa: F401 - fixture
+from tests.conftest import vigil_command
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "site.yaml"
 
 
 def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).parent / "vigil"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "vigil.cli"]
     return subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, timeout=timeout, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+        [*vigil_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_tcp_port, require_binary, require_module
+from tests.conftest import free_tcp_port, free_udp_range, require_binary, require_module, vigil_command
 from vigil.lab import demo_site
 
 # 60x: one simulated minute per wall second; fast enough for CI, slow enough that a loaded
@@ -35,29 +33,6 @@ CHROMIUM_ARGS = [
 ]
 FAULT_ELEMENT = "agg-yuexiu-01"
 FAULT_AREA = "yuexiu"
-
-
-def free_udp_range(count: int) -> int:
-    """A base port with ``count`` consecutive free UDP ports on 127.0.0.1."""
-    for base in range(21000, 60000, 37):
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free UDP port range")
-
-
-def vigil_command() -> list[str]:
-    script = Path(sys.executable).parent / "vigil"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "vigil.cli"]
 
 
 @dataclass

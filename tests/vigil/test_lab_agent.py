@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import require_binary
+from tests.conftest import free_udp_range, require_binary
 from vigil.lab import LabNetwork, default_scenario, demo_site, lab_devices
 
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
@@ -26,25 +25,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def _free_base(count: int) -> int:
-    """A base port with ``count`` consecutive free UDP ports on 127.0.0.1."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 async def _run(*cmd: str) -> tuple[int, str, str]:
@@ -72,7 +52,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def lab(clock: FakeClock) -> AsyncIterator[LabNetwork]:
-    site, _ = demo_site(base_port=_free_base(10))
+    site, _ = demo_site(base_port=free_udp_range(10))
     network = LabNetwork(site, clock, default_scenario(START))
     await network.start()
     try:
@@ -219,7 +199,7 @@ async def test_pysnmp_client_in_the_same_loop(lab: LabNetwork) -> None:
 
 
 async def test_stop_releases_ports_and_busy_port_fails_cleanly(clock: FakeClock) -> None:
-    site, _ = demo_site(base_port=_free_base(10))
+    site, _ = demo_site(base_port=free_udp_range(10))
     first = LabNetwork(site, clock, [])
     await first.start()
     second = LabNetwork(site, clock, [])

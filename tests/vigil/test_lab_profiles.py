@@ -5,7 +5,7 @@ from __future__ import annotations
 from collectors.client import Client
 from collectors.profiles import ProfileCollector, load_profiles
 from collectors.targets import targets_for
-from tests.vigil.test_e2e import free_udp_range
+from tests.conftest import free_udp_range
 from vigil.clock import Clock
 from vigil.lab import LabNetwork, demo_site
 

@@ -6,8 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import free_tcp_port
-from tests.vigil.test_e2e import free_udp_range, vigil_command
+from tests.conftest import free_tcp_port, free_udp_range, vigil_command
 
 
 def run_once(data_dir: Path, seconds: int) -> str:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_tcp_port, free_udp_port, require_binary
-from tests.vigil.test_e2e import vigil_command
+from tests.conftest import free_tcp_port, free_udp_port, require_binary, vigil_command
 
 SITE = """
 site: trap-test
