@@ -108,14 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     default_nab = Path(__file__).resolve().parent.parent.parent / "shared" / "nab"
     ap.add_argument("--nab", type=Path, default=default_nab, help="NAB dev folder")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
+    ap.add_argument("--grid", type=json.loads, default=GRID, help='JSON {"setting": [values], ...}')
     args = ap.parse_args(argv)
+    grid: dict[str, list[Any]] = args.grid
     scorer = Scorer(args.nab)
     files = load_corpus(args.nab / "data")
     names = [str(f.rel) for f in files]
     categories = sorted({n.split("/")[0] for n in names})
 
-    keys = list(GRID)
-    settings = [dict(zip(keys, combo, strict=False)) for combo in itertools.product(*GRID.values())]
+    keys = list(grid)
+    settings = [dict(zip(keys, combo, strict=False)) for combo in itertools.product(*grid.values())]
     runs: list[dict[str, np.ndarray]] = []
     t0 = time.perf_counter()
     configs = [replace(DEFAULTS, **s) for s in settings]

@@ -77,6 +77,7 @@ class CompositeConfig:
     long_alpha: float = 0.002  # memory of each stream's standardisation (~500 steps)
     smooth_alpha: float = 0.1  # slow scale of the value and residual streams (~10 steps)
     n_bins: int = 48  # seasonal profile: half-hour bins
+    weekly: bool = False  # seasonal profile per day of the week (7 x n_bins bins; 24 bins fit 4 KB)
     profile_alpha: float = 0.05  # per-bin smoothing (~20 days of one bin) [LOCO]
     level_alpha: float = 0.02  # seasonal level correction (~50 steps)
     min_count: int = 3  # observations before a seasonal bin is used
@@ -408,6 +409,7 @@ class CompositeDetector(BaseEstimator):
         cfg.validate()
         self.seasonal_ = SeasonalBaseline(
             n_bins=cfg.n_bins,
+            weekly=cfg.weekly,
             alpha=cfg.profile_alpha,
             level_alpha=cfg.level_alpha,
             min_count=cfg.min_count,
