@@ -18,7 +18,8 @@ Rules per series (alertname, severity):
 
 ``InterfaceErrorsRising`` (warning)
     ``if_in_errors_per_s``, ``if_out_errors_per_s``, ``if_in_discards_per_s``: ``z > threshold``
-    and ``value >= error_rate_min``; held while ``z > hysteresis * threshold``.
+    and the rate averaged over ``error_window`` (5 min, exponentially) ``>= error_rate_min``;
+    held while ``z > hysteresis * threshold``. A burst of a few polls does not qualify.
 ``InterfaceUtilizationHigh`` (critical)
     ``if_in_utilization``, ``if_out_utilization``: ``value >= utilization_threshold`` (held
     while above the clear level), or early warning ``z > threshold`` and
@@ -27,7 +28,11 @@ Rules per series (alertname, severity):
     ``optical_rx_dbm``, ``dsl_snr_margin_db``, ``cpu_utilization``: beyond the service threshold.
 ``<Kind>BreachPredicted`` (the kind's severity), detector ``trend_forecast``
     the forecaster's ETA to the service threshold is within its horizon; held while the value
-    is beyond the threshold (the prediction came true), then resolved.
+    is beyond the threshold (the prediction came true), then resolved. Once a series' time-of-
+    day profile (:class:`~detectors.forecast.SeasonalProfile`) knows a whole day, the trend is
+    that of the deviation from the profile and the forecast is ``profile(t + h) + deviation
+    trend``: a busy link's evening climb, which happens every day, predicts nothing; a creep
+    beyond the usual evening does. Before that (the first day) the plain trend is used.
 ``ElementBehaviourAnomalous`` (info), detector ``isolation_forest``
     the element's feature vector is an outlier against its own recent history.
 ``CollectiveDegradation`` (warning), detector ``collective``
@@ -50,7 +55,8 @@ cpu_utilization        0.90       0.85       upper (0..1)
 =====================  =========  =========  ===========================================
 
 Warm-up (documented contract): a series raises nothing before it has ``warmup`` observations
-(20 polls by default) -- neither rules nor forecasts; an element is not scored as an outlier
+(20 polls by default) -- neither rules nor forecasts; its forecasts become seasonal after a
+day (and an hour of deviation trend: no forecast in that hour); an element is not scored as an outlier
 before ``outlier_min_history`` feature vectors (30) *and* the next forest refit (every
 ``outlier_refit_interval`` s, 30 min). A restarted engine that :meth:`load`\\ s its state keeps
 its warm-up.
@@ -64,7 +70,7 @@ State: :meth:`save` / :meth:`load` write one ``.npz`` (arrays only, ``allow_pick
 ``header`` entry is JSON with ``format`` / ``version`` (:data:`STATE_VERSION`), parameters,
 series index, tracker states and active events; another version is refused with
 :class:`StateVersionError`. Memory: :meth:`nbytes_per_series` (about 200 bytes of arrays per
-series; see ``benchmarks/detectors.py``).
+series, about 470 with the day profile; see ``benchmarks/detectors.py``).
 """
 
 from __future__ import annotations
@@ -86,7 +92,7 @@ from config.models import DetectorsConfig
 from detectors.baseline import EwmaBaseline
 from detectors.collective import CollectiveDetector
 from detectors.event import Event, EventState, Severity
-from detectors.forecast import TrendForecaster
+from detectors.forecast import SeasonalProfile, TrendForecaster
 from detectors.outlier import ElementOutlierDetector
 from detectors.state import ConditionStatus, ConditionTracker, FlapDamping
 
@@ -123,7 +129,7 @@ DETECTOR_OUTLIER = "isolation_forest"
 DETECTOR_COLLECTIVE = "collective"
 
 STATE_FORMAT = "vigil-detection-engine"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 _SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 _RATE = SampleKind.RATE
@@ -225,6 +231,8 @@ _N_FEATURES = 7
 _FEATURE_FLOOR = (0.05, 0.05, 0.5, 0.5, 0.05, 1.0, 1.0)  # util, log1p(rate), dB
 _AGG_CODE = {"max": 0, "sum": 1, "min": 2}
 
+_FORECAST_STEPS = 24  # the seasonal forecast's path is checked every horizon / 24 (5 min)
+
 # Tracker families (keys of ``_trackers``) and what their integer keys index.
 _T_RULE, _T_FORECAST, _T_OUTLIER, _T_PORTS, _T_PARENTS = "rule", "forecast", "outlier", "ports", "parents"
 
@@ -263,6 +271,9 @@ class DetectionEngine:
         forecast_half_life: float = 1800.0,
         forecast_horizon: float = 7200.0,
         forecast_min_t: float = 4.0,
+        forecast_fast_half_life: float = 1800.0,
+        forecast_seasonal: bool = True,
+        error_window: float = 300.0,
         service_thresholds: Mapping[str, ServiceThreshold] | None = None,
         outlier_threshold: float = 0.6,
         outlier_window: int = 60,
@@ -294,7 +305,10 @@ class DetectionEngine:
                                                      damping.reuse, damping.half_life,
                                                      damping.max_suppress],
             "forecast_half_life": forecast_half_life, "forecast_horizon": forecast_horizon,
-            "forecast_min_t": forecast_min_t, "outlier_threshold": outlier_threshold,
+            "forecast_min_t": forecast_min_t, "forecast_fast_half_life": forecast_fast_half_life,
+            "forecast_seasonal": forecast_seasonal, 
+            "error_window": error_window,
+            "outlier_threshold": outlier_threshold,
             "outlier_window": outlier_window, "outlier_min_history": outlier_min_history,
             "outlier_refit_interval": outlier_refit_interval, "outlier_events": outlier_events,
             "collective_min_fraction": collective_min_fraction,
@@ -325,6 +339,23 @@ class DetectionEngine:
         self._forecaster = TrendForecaster(
             half_life=forecast_half_life, horizon=forecast_horizon, min_t=forecast_min_t
         ).resize(0)
+        # The same trend on the deviation from each series' time-of-day profile (used once the
+        # profile knows a whole day), and the profile itself.
+        self._seasonal_forecaster = TrendForecaster(
+            half_life=forecast_half_life, horizon=forecast_horizon, min_t=forecast_min_t
+        ).resize(0)
+        self._profile = SeasonalProfile().resize(0)
+        self.forecast_seasonal = forecast_seasonal
+        self.error_window = error_window
+        # Per metric: the forecaster's memory and shortest span (``forecast_fast_half_life`` for
+        # CPU). It defaults to the slow kinds' 30 min: a 10-min memory would catch 20-60 min
+        # runaways earlier but also predicts a breach on every 5-10 min climb of an ordinary
+        # CPU spike to 70-85 % (benchmarks/lead_time.py, hot-but-healthy population).
+        fast = np.array([k is _Kind.CPU for k, _w, _u in _METRICS.values()])
+        self._fc_half_life = np.where(fast, forecast_fast_half_life, forecast_half_life)
+        self._fc_min_span = np.where(fast, forecast_fast_half_life, self._forecaster.min_span)
+        # A trend learnt over a few half-lives is not extrapolated much further than that.
+        self._fc_horizon = forecast_horizon * self._fc_half_life / forecast_half_life
         self._outlier = ElementOutlierDetector(
             window=outlier_window,
             min_history=outlier_min_history,
@@ -352,6 +383,7 @@ class DetectionEngine:
         self._elem = np.zeros(0, dtype=np.int32)
         self._port = np.zeros(0, dtype=np.int32)
         self._held = np.zeros(0, dtype=bool)  # rule condition at the last evaluation
+        self._windowed = np.zeros(0)  # rate averaged over ``error_window`` (NaN before the first)
         self._score = np.zeros(0, dtype=np.float32)  # composite score, NaN = none
         # elements, ports, parents
         self._elements: list[str] = []
@@ -427,7 +459,11 @@ class DetectionEngine:
         arrays = [
             self._baseline.mean_, self._baseline.scale_, self._baseline.n_seen_,
             self._forecaster.stats_, self._forecaster.t_last_, self._forecaster.n_seen_,
-            self._metric, self._elem, self._port, self._held, self._score, self._port_elem,
+            self._forecaster.errors_, self._seasonal_forecaster.errors_,
+            self._forecaster.run_, self._seasonal_forecaster.run_,
+            self._seasonal_forecaster.stats_, self._seasonal_forecaster.t_last_,
+            self._seasonal_forecaster.n_seen_, self._profile.profile_, self._profile.first_,
+            self._windowed, self._metric, self._elem, self._port, self._held, self._score, self._port_elem,
             self._port_collective.parent_, self._port_collective.last_anomalous_,
             self._parent_collective.parent_, self._parent_collective.last_anomalous_,
             self._outlier.buffer_, self._outlier.pos_, self._outlier.count_,
@@ -444,9 +480,43 @@ class DetectionEngine:
         call are one time step (the latest sample of a series wins); ``now`` is their largest
         timestamp. Series absent from a call keep their state: missing data is not a recovery.
         """
-        cols, x, times = self._columns(samples)
+        return self.update_columns(*self._columns(samples))
+
+    def columns_of(self, keys: Sequence[_SeriesKey]) -> NDArray[np.intp]:
+        """Column of each ``(element, metric, labels)`` series key, adding new series; -1 = not scored.
+
+        With :meth:`update_columns`, the array path for callers that produce many series per
+        step (a simulator, a bulk importer): the caller vouches that interface metrics are
+        per-second rates, as :meth:`update` checks from ``Sample.kind``.
+        """
+        out = np.full(len(keys), -1, dtype=np.intp)
+        for i, key in enumerate(keys):
+            col = self._index.get(key)
+            if col is None and key[1] in _METRICS:
+                col = self._add_series(Sample(key[0], key[1], key[2], 0.0, 0.0, _RATE))
+            if col is not None:
+                out[i] = col
+        return out
+
+    def update_columns(
+        self, columns: NDArray[np.intp], values: NDArray[np.float64], times: NDArray[np.float64]
+    ) -> list[Event]:
+        """:meth:`update` on arrays: one time step of the series ``columns`` (from :meth:`columns_of`).
+
+        Same code path as :meth:`update` after its sample-to-column lookup.
+
+        Entries with a negative column or a NaN value are skipped; of a column given twice the
+        latest time (then the last entry) wins.
+        """
+        cols = np.asarray(columns, dtype=np.intp)
+        x = np.asarray(values, dtype=np.float64)
+        times = np.broadcast_to(np.asarray(times, dtype=np.float64), x.shape)
+        keep = (cols >= 0) & ~np.isnan(x)
+        cols, x, times = _last_per_column(cols[keep], x[keep], times[keep])
         if not len(cols):
             return []
+        if int(cols.max()) >= self.series_count:
+            raise ValueError(f"column {int(cols.max())} is not a series of this engine")
         self._grow()
         now = float(times.max())
         codes = self._metric[cols]
@@ -463,8 +533,18 @@ class DetectionEngine:
         beyond = warmed & (sign * (x - thr) >= 0)
         static = self._m_static[codes] & (beyond | (held & warmed & (sign * (x - clear) > 0)))
         is_util = self._m_util[codes]
+        # Error rates count over a window (as a rule on rate(x[5m]) does): a burst of a few
+        # polls is noise, a growth is sustained.
+        fc = self._forecaster
+        dt = times - fc.t_last_[cols]
+        dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
+        previous = self._windowed[cols]
+        windowed = np.where(
+            np.isnan(previous), x, previous - np.expm1(-dt / self.error_window) * (x - previous)
+        )
+        self._windowed[cols] = windowed
         active = (
-            (self._m_errors[codes] & above & (x >= self.error_rate_min))
+            (self._m_errors[codes] & above & (windowed >= self.error_rate_min))
             | static
             | (is_util & above & (x >= 0.8 * thr))
         )
@@ -472,13 +552,23 @@ class DetectionEngine:
         self._held[cols] = active
 
         # Trend to the service threshold (learns every point: the ramp is the signal).
-        fc = self._forecaster
-        fc.partial_fit(x[None, :], times[None, :], columns=cols)
-        eta = fc.predict_eta(x, times, thr, sign, columns=cols)
+        half_life, min_span = self._fc_half_life[codes], self._fc_min_span[codes]
+        horizon = self._fc_horizon[codes]
+        fc.partial_fit(x[None, :], times[None, :], columns=cols, half_life=half_life)
+        eta = fc.predict_eta(x, times, thr, sign, columns=cols, min_span=min_span, horizon=horizon)
+        usual = np.full(len(cols), np.nan)
+        if self.forecast_seasonal:
+            usual = self._profile.value(times, columns=cols)
+            eta = self._seasonal_eta(cols, x, usual, times, thr, sign, half_life, min_span, horizon, eta)
         # A breach under way (rule pending, firing or in keep_firing_for) needs no forecast.
         ruled = np.fromiter(self._trackers[_T_RULE], dtype=np.intp)
         predicted = ~np.isnan(eta) & warmed & ~active & ~np.isin(cols, ruled)
         level = fc.trend(cols)[0]
+        if self.forecast_seasonal:  # the usual day, without the faults (once it is known)
+            tracked = np.fromiter(self._trackers[_T_FORECAST], dtype=np.intp)
+            normal = ~active & (np.isnan(usual) | (~predicted & ~np.isin(cols, tracked)))
+            step = np.where(dt > 0, dt, self._profile.period / self._profile.bins)
+            self._profile.partial_fit(np.where(normal, x, np.nan), times, columns=cols, dt=step)
 
         composite = np.full(len(cols), np.nan)
         if self.composite is not None:
@@ -493,6 +583,49 @@ class DetectionEngine:
         outliers = self._outlier_step(cols, x, now, events)
         events += self._collective_events(cols, anomalous, outliers, now)
         return events
+
+    def _seasonal_eta(
+        self,
+        cols: NDArray[np.intp],
+        x: NDArray[np.float64],
+        usual: NDArray[np.float64],
+        times: NDArray[np.float64],
+        thr: NDArray[np.float64],
+        sign: NDArray[np.float64],
+        half_life: NDArray[np.float64],
+        min_span: NDArray[np.float64],
+        horizon: NDArray[np.float64],
+        eta: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """ETA from the trend of the deviation from the usual day, where the profile knows it.
+
+        A busy link climbs every evening; its level *against the usual evening* does not. The
+        forecast is ``profile(t + h) + deviation level + deviation slope x h``.
+        """
+        deviation = x - usual
+        sfc = self._seasonal_forecaster
+        sfc.partial_fit(deviation[None, :], times[None, :], columns=cols, half_life=half_life)
+        known = np.flatnonzero(~np.isnan(usual))
+        if not len(known):
+            return eta
+        out = eta.copy()
+        # The deviation's fit starts the day the profile becomes known: until it has two
+        # half-lives of history its slope is a transient, and the plain trend is not wanted
+        # either (it extrapolates the daily climb) -- no forecast for that hour.
+        age = times[known] - self._profile.first_[cols[known]] - self._profile.period
+        young = age < 2.0 * half_life[known]
+        out[known[young]] = np.nan
+        known = known[~young]
+        if not len(known):
+            return out
+        steps = np.arange(1, _FORECAST_STEPS + 1)[:, None] / _FORECAST_STEPS
+        kc = cols[known]
+        offsets = self._profile.path(times[known], steps * horizon[known], columns=kc)
+        out[known] = sfc.predict_eta(
+            deviation[known], times[known], thr[known] - usual[known], sign[known], columns=kc,
+            min_span=min_span[known], horizon=horizon[known], offsets=offsets,
+        )  # fmt: skip
+        return out
 
     # -- rule families --------------------------------------------------------------------
 
@@ -850,12 +983,7 @@ class DetectionEngine:
         cols = np.array(found, dtype=np.intp)
         x = np.fromiter((s.value for s in usable), dtype=np.float64, count=len(usable))
         t = np.fromiter((s.timestamp for s in usable), dtype=np.float64, count=len(usable))
-        # one value per column: sort by (column, time, arrival) and keep the last of each run
-        order = np.lexsort((np.arange(len(cols)), t, cols))
-        cols, x, t = cols[order], x[order], t[order]
-        last = np.ones(len(cols), dtype=bool)
-        last[:-1] = cols[1:] != cols[:-1]
-        return cols[last], x[last], t[last]
+        return cols, x, t
 
     def _col(self, sample: Sample) -> int:
         col = self._index.get(sample.series_key)
@@ -914,10 +1042,13 @@ class DetectionEngine:
         self._elem = np.concatenate([self._elem, np.array(elem, dtype=np.int32)])
         self._port = np.concatenate([self._port, np.array(port, dtype=np.int32)])
         self._held = np.concatenate([self._held, np.zeros(len(new), dtype=bool)])
+        self._windowed = np.concatenate([self._windowed, np.full(len(new), np.nan)])
         self._score = np.concatenate([self._score, np.full(len(new), np.nan, dtype=np.float32)])
         self._port_elem = np.array(port_elem, dtype=np.int32)
         self._baseline.resize(n)
         self._forecaster.resize(n)
+        self._seasonal_forecaster.resize(n)
+        self._profile.resize(n)
         self._outlier.resize(len(self._elements), _N_FEATURES)
         self._port_collective.regroup(self._port_elem, len(self._elements))
         self._regroup_parents()
@@ -985,7 +1116,14 @@ class DetectionEngine:
             "baseline_mean": self._baseline.mean_, "baseline_scale": self._baseline.scale_,
             "baseline_n_seen": self._baseline.n_seen_,
             "forecast_stats": self._forecaster.stats_, "forecast_t_last": self._forecaster.t_last_,
-            "forecast_n_seen": self._forecaster.n_seen_,
+            "forecast_n_seen": self._forecaster.n_seen_, "forecast_errors": self._forecaster.errors_,
+            "seasonal_errors": self._seasonal_forecaster.errors_,
+            "forecast_run": self._forecaster.run_, "seasonal_run": self._seasonal_forecaster.run_,
+            "seasonal_stats": self._seasonal_forecaster.stats_,
+            "seasonal_t_last": self._seasonal_forecaster.t_last_,
+            "seasonal_n_seen": self._seasonal_forecaster.n_seen_,
+            "profile": self._profile.profile_, "profile_first": self._profile.first_,
+            "windowed": self._windowed,
             "held": self._held, "score": self._score,
             "port_last": self._port_collective.last_anomalous_,
             "parent_last": self._parent_collective.last_anomalous_,
@@ -1068,7 +1206,13 @@ class DetectionEngine:
         base, fc, out = engine._baseline, engine._forecaster, engine._outlier
         base.mean_, base.scale_, base.n_seen_ = a["baseline_mean"], a["baseline_scale"], a["baseline_n_seen"]
         fc.stats_, fc.t_last_, fc.n_seen_ = a["forecast_stats"], a["forecast_t_last"], a["forecast_n_seen"]
-        if base.mean_.shape != (n,) or fc.stats_.shape[1] != n:
+        sfc, prof = engine._seasonal_forecaster, engine._profile
+        sfc.stats_, sfc.t_last_, sfc.n_seen_ = a["seasonal_stats"], a["seasonal_t_last"], a["seasonal_n_seen"]
+        fc.errors_, sfc.errors_ = a["forecast_errors"], a["seasonal_errors"]
+        fc.run_, sfc.run_ = a["forecast_run"], a["seasonal_run"]
+        prof.profile_, prof.first_ = a["profile"], a["profile_first"]
+        engine._windowed = a["windowed"]
+        if base.mean_.shape != (n,) or fc.stats_.shape[1] != n or sfc.stats_.shape[1] != n:
             raise ValueError(f"arrays do not match the {n} series")
         engine._held, engine._score = a["held"], a["score"]
         engine._port_collective.last_anomalous_ = a["port_last"]
@@ -1104,6 +1248,17 @@ class _Step:
     level: NDArray[np.float64]
     composite: NDArray[np.float64]
     now: float
+
+
+def _last_per_column(
+    cols: NDArray[np.intp], x: NDArray[np.float64], t: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+    """One value per column, sorted by column: the latest time, then the last arrival, wins."""
+    order = np.lexsort((np.arange(len(cols)), t, cols))
+    cols, x, t = cols[order], x[order], t[order]
+    last = np.ones(len(cols), dtype=bool)
+    last[:-1] = cols[1:] != cols[:-1]
+    return cols[last], x[last], t[last]
 
 
 def _candidates(

@@ -411,3 +411,77 @@ def test_many_ports_of_one_element_erroring_is_one_element_event() -> None:
     ]
     assert dict(collective[0].annotations)["children"] == "gpon-0,gpon-1,gpon-2,gpon-3,gpon-4"
     assert "5 of 8 ports under olt-2" in collective[0].summary
+
+
+def _busy_link(days: float, peak: float, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A link climbing to ``peak`` every evening (24 h days, 60 s polls), 1 % noise."""
+    t = np.arange(int(days * 1440)) * STEP
+    hour = (t / 3600.0) % 24
+    shape = np.interp(hour, [0, 4, 12, 18, 21, 24], [0.5, 0.2, 0.6, 0.7, 1.0, 0.5])
+    return t, peak * shape + np.random.default_rng(seed).normal(0, 0.01, len(t))
+
+
+@pytest.mark.parametrize("seasonal", [True, False])
+def test_the_daily_evening_climb_is_not_a_predicted_breach_once_the_day_is_known(seasonal: bool) -> None:
+    """Deliberate: the forecast runs on the deviation from the series' own time-of-day profile."""
+    engine = DetectionEngine(forecast_seasonal=seasonal)
+    t, x = _busy_link(3.0, 0.86)
+    labels = labels_of(ifIndex="1", ifName="xe-0/0/0")
+    predicted = []
+    for ti, xi in zip(t, x, strict=True):
+        for e in engine.update([Sample("olt-1", "if_in_utilization", labels, float(xi), float(ti), SampleKind.RATE)]):
+            if e.state is EventState.FIRING and ti >= 86400.0:
+                predicted.append(e.name)
+    if seasonal:
+        assert predicted == []
+    else:  # the linear trend extrapolates every evening's climb past 0.9
+        assert "InterfaceUtilizationBreachPredicted" in predicted
+
+
+def test_a_creep_beyond_the_usual_evening_is_still_predicted() -> None:
+    engine = DetectionEngine()
+    t, x = _busy_link(3.0, 0.6)
+    start = 2 * 86400.0 + 10 * 3600.0  # day 3, 10:00: blend into 97 % over 3 h
+    w = np.clip((t - start) / (3 * 3600.0), 0.0, 1.0)
+    x = x * (1 - w) + 0.97 * w
+    labels = labels_of(ifIndex="1", ifName="xe-0/0/0")
+    fired: dict[str, float] = {}
+    for ti, xi in zip(t, x, strict=True):
+        for e in engine.update([Sample("olt-1", "if_in_utilization", labels, float(xi), float(ti), SampleKind.RATE)]):
+            if e.state is EventState.FIRING:
+                fired.setdefault(e.name, float(ti))
+    crossing = float(t[np.argmax((x >= 0.9) & (t >= start))])
+    assert crossing - fired["InterfaceUtilizationBreachPredicted"] >= 30 * 60
+
+
+def test_an_error_burst_of_a_few_polls_is_not_sustained(warmed: tuple[DetectionEngine, Net]) -> None:
+    """Deliberate: the error rule reads the rate over ``error_window`` (5 min), not one poll."""
+    engine, net = warmed
+    key = (A, "if_in_errors_per_s")
+    net.override[key] = 1.5  # three polls of 1.5 errors/s: 270 errors
+    burst = flat(net.run(engine, 3))
+    del net.override[key]
+    burst += flat(net.run(engine, 10))
+    assert [e for e in burst if e.state is EventState.FIRING] == []
+    net.override[key] = 3.0  # sustained: fires
+    sustained = flat(net.run(engine, 10))
+    assert any(e.name == ERRORS_RISING and e.state is EventState.FIRING for e in sustained)
+
+
+def test_update_columns_equals_update() -> None:
+    a, b = DetectionEngine(), DetectionEngine()
+    net_a, net_b = Net(), Net()
+    keys = [s.series_key for s in Net().samples()]
+    cols = b.columns_of(keys + [("x", "ifOperStatus", ())])
+    assert cols[-1] == -1 and (cols[:-1] >= 0).all()
+    for _ in range(QUIET_STEPS):
+        net_a.t += STEP
+        net_b.t += STEP
+        ev_a = a.update(net_a.samples())
+        samples = net_b.samples()
+        x = np.array([s.value for s in samples])
+        ev_b = b.update_columns(cols[:-1], x, np.full(len(x), net_b.t))
+        assert ev_a == ev_b
+    np.testing.assert_array_equal(a.baseline.mean_, b.baseline.mean_)
+    with pytest.raises(ValueError, match="not a series"):
+        b.update_columns(np.array([10_000]), np.array([1.0]), np.array([net_b.t]))

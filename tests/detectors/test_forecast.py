@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from detectors.forecast import TrendForecaster
+from detectors.forecast import SeasonalProfile, TrendForecaster
 
 MIN = 60.0
 HOUR = 3600.0
@@ -111,3 +111,54 @@ def test_estimator_contract() -> None:
         TrendForecaster(min_points=1).fit(np.ones(2), 0.0)
     with pytest.raises(ValueError, match="resize"):
         est.partial_fit(np.ones(3), 10.0)
+
+
+def test_seasonal_profile_learns_the_day_and_is_unknown_before_a_whole_day() -> None:
+    day = 24 * HOUR
+    x = diurnal(0.5, 0.3, 0.0, 3.0)
+    t = np.arange(len(x)) * MIN
+    prof = SeasonalProfile().resize(1)
+    cols = np.array([0])
+    for i in range(len(x)):
+        if i == 600:  # 10 h in: not a whole day yet
+            assert np.isnan(prof.value(t[i], columns=cols)[0])
+        prof.partial_fit(x[i : i + 1], t[i], columns=cols, dt=MIN)
+    now = t[-1]
+    probe = now + np.array([0.0, 3 * HOUR, 6 * HOUR, 12 * HOUR])
+    truth = 0.5 + 0.3 * np.sin(2 * math.pi * probe / day)
+    got = np.array([prof.value(p, columns=cols)[0] for p in probe])
+    np.testing.assert_allclose(got, truth, atol=0.02)  # half-hour bins, linear between centres
+    path = prof.path(now, [3 * HOUR, 6 * HOUR], columns=cols)[:, 0]
+    np.testing.assert_allclose(path, got[1:3] - got[0], atol=1e-6)
+    assert prof.profile_.shape == (48, 1) and prof.profile_.dtype == np.float32
+    fitted = clone(prof).fit(x[:, None], t, dt=MIN)
+    np.testing.assert_allclose(fitted.profile_, prof.profile_)
+
+
+def test_offsets_path_adds_to_the_line() -> None:
+    # A flat deviation with a significant small rise; the profile path climbs 0.2 in 1 h.
+    est = TrendForecaster(min_span=0.0).resize(1)
+    x = ramp(0.0, 0.02, 0.001, 1.0)
+    for i, v in enumerate(x):
+        est.partial_fit([v], i * MIN)
+    t = (len(x) - 1) * MIN
+    level = est.trend()[0][0]
+    steps = np.arange(1, 25) / 24 * est.horizon
+    offsets = np.minimum(steps / HOUR * 0.2, 0.2)[:, None]
+    plain = est.predict_eta([x[-1]], t, [0.15], [+1])[0]
+    assert np.isnan(plain)  # the line alone reaches 0.15 only after ~6 h
+    eta = est.predict_eta([x[-1]], t, [0.15], [+1], offsets=offsets)[0]
+    # level + 0.02/h h + 0.2 h/h = 0.15  ->  h = (0.15 - level) / 0.22 h
+    assert eta == pytest.approx((0.15 - level) / 0.22 * HOUR, rel=0.05)
+
+
+def test_a_climb_that_levels_off_is_not_extrapolated() -> None:
+    """Tracking signal: once the series keeps falling short of its line, no ETA."""
+    x = np.concatenate([ramp(0.3, 0.3, 0.005, 1.0), np.full(30, 0.6) + np.random.default_rng(1).normal(0, 0.005, 30)])
+    eta = etas(x, 0.9, +1)
+    assert not np.isnan(eta[55:60]).all()  # climbing 0.3/h: the crossing is predicted
+    assert np.isnan(eta[-15:]).all()  # levelled off: the line still slopes, the series does not
+    est = TrendForecaster().resize(1)
+    for i, v in enumerate(x):
+        est.partial_fit([v], i * MIN)
+    assert est.tracking_signal()[0] < -est.max_bias
