@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from vigil.lab import FaultKind, TrafficModel, demo_site, lab_devices
@@ -47,10 +48,11 @@ def test_scenario_builder_covers_every_kind_without_overlap(lead_time: ModuleTyp
 
 
 def test_tiny_run_reports_every_kind(lead_time: ModuleType) -> None:
-    cfg = lead_time.Config(warmup_days=0.1, normal_days=0.05, instances=1, scale=0.3)
+    cfg = lead_time.Config(warmup_days=0.1, normal_days=0.05, instances=1, scale=0.3, hot_elements=6)
     result = lead_time.run(cfg)
     assert {"median_lead_minutes_gradual", "false_events_per_1000_element_days", "kinds"} <= set(result)
-    assert result["element_days"] == pytest.approx(0.5)
+    assert result["element_days"] == pytest.approx((10 + 6) * 0.05)
+    assert result["hot_elements"] == 6
     assert set(result["kinds"]) == {str(k) for k in lead_time.KINDS}
     for kind in lead_time.GRADUAL:
         k = result["kinds"][str(kind)]
@@ -65,3 +67,26 @@ def test_tiny_run_reports_every_kind(lead_time: ModuleType) -> None:
     assert flap["instances"] == 1 and len(flap["vigil_events_per_episode"]) == 1
     lead = result["median_lead_minutes_gradual"]
     assert lead is None or math.isfinite(lead)
+
+
+def test_hot_population_is_hot_but_healthy(lead_time: ModuleType) -> None:
+    """Two days of the hot elements: near every service level, never beyond it."""
+    hot = lead_time.HotPopulation(12, lead_time.T0, 2.0, 60.0, 7)
+    assert len(hot.elements) == 12 and set(hot.parents) == set(hot.elements)
+    values = np.vstack([hot.values(k) for k in range(hot.steps)])
+    metrics = np.array([m for _e, m, _l, _k in hot.meta])
+    for metric, (level, sign) in lead_time.SERVICE.items():
+        x = values[:, metrics == metric]
+        if x.size:
+            assert np.nanmax(sign * (x - level)) < 0, metric  # healthy: never at the level
+    util = values[:, np.char.endswith(metrics, "_utilization") & (metrics != "cpu_utilization")]
+    assert 0.80 <= np.nanmax(util) < 0.9
+    assert np.nanmin(values[:, metrics == "dsl_snr_margin_db"]) <= 6.6
+    assert np.nanmin(values[:, metrics == "optical_rx_dbm"]) <= -25.5
+    assert np.nanmax(values[:, metrics == "cpu_utilization"]) >= 0.7
+    assert np.nanmax(values[:, metrics == "if_in_errors_per_s"]) > 0  # CRC bursts
+    # Warm-up day is a Sunday (weekend), the next a Monday: the days differ.
+    assert hot.weekend[0] and not hot.weekend[1]
+    # Deterministic: the same seed gives the same values.
+    again = lead_time.HotPopulation(12, lead_time.T0, 2.0, 60.0, 7)
+    np.testing.assert_array_equal(again.values(900), hot.values(900))

@@ -29,6 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+from numpy.typing import NDArray
+
 from config.models import SiteConfig
 from vigil.lab.device import Device, Port, PortKind, dsl_lines, lab_devices, optic_ports
 from vigil.lab.scenario import ELEMENT_KINDS, OCTET_KINDS, Fault, FaultKind
@@ -42,6 +45,7 @@ __all__ = [
     "PortCounters",
     "TrafficModel",
     "diurnal",
+    "diurnal_array",
     "diurnal_integral",
     "diurnal_integral2",
 ]
@@ -87,6 +91,12 @@ def diurnal(t: float) -> float:
     h = int(r // _HOUR)
     f = r - h * _HOUR
     return _CURVE[h] + (_CURVE[h + 1] - _CURVE[h]) * f / _HOUR
+
+
+def diurnal_array(t: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``diurnal`` of many times at once (numpy)."""
+    hours = ((np.asarray(t, dtype=np.float64) + UTC_OFFSET) % _DAY) / _HOUR
+    return np.interp(hours, np.arange(25.0), _CURVE)
 
 
 def diurnal_integral(t: float) -> float:
