@@ -16,6 +16,8 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from detectors._growth import series_growth
+
 __all__ = ["EwmaBaseline"]
 
 # E|X - mu| = sigma * sqrt(2/pi) for a normal X: the mean absolute deviation times this factor
@@ -163,12 +165,9 @@ class EwmaBaseline(BaseEstimator):
         -------
         self : EwmaBaseline
         """
-        if not hasattr(self, "n_features_in_"):
-            self._init_state(n_series)
+        extra = series_growth(self, n_series)
+        if extra is None:
             return self
-        extra = n_series - self.n_features_in_
-        if extra < 0:
-            raise ValueError(f"resize can only grow: {n_series} < {self.n_features_in_} series")
         if extra:
             self.mean_ = np.concatenate([self.mean_, np.zeros(extra)])
             self.scale_ = np.concatenate([self.scale_, np.zeros(extra)])

@@ -58,6 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from detectors._growth import series_growth
 from detectors.context import ContextNovelty
 from detectors.seasonal import SeasonalBaseline, as_rows
 
@@ -299,12 +300,9 @@ class CompositeDetector(BaseEstimator):
         -------
         self : CompositeDetector
         """
-        if not hasattr(self, "n_features_in_"):
-            self._init_state(n_series)
+        extra = series_growth(self, n_series)
+        if extra is None:
             return self
-        extra = n_series - self.n_features_in_
-        if extra < 0:
-            raise ValueError(f"resize can only grow: {n_series} < {self.n_features_in_} series")
         if extra:
             self.seasonal_.resize(n_series)
             if self.context_ is not None:

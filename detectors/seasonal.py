@@ -24,6 +24,8 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from detectors._growth import series_growth
+
 __all__ = ["SeasonalBaseline"]
 
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
@@ -154,12 +156,9 @@ class SeasonalBaseline(BaseEstimator):
         -------
         self : SeasonalBaseline
         """
-        if not hasattr(self, "n_features_in_"):
-            self._init_state(n_series)
+        extra = series_growth(self, n_series)
+        if extra is None:
             return self
-        extra = n_series - self.n_features_in_
-        if extra < 0:
-            raise ValueError(f"resize can only grow: {n_series} < {self.n_features_in_} series")
         if extra:
             nb = self.profile_.shape[0]
             pad32 = np.zeros((nb, extra), dtype=np.float32)
