@@ -100,7 +100,21 @@ def sms_lines(run: Run) -> list[dict[str, Any]]:
 
 
 def test_startup_banner_and_metrics(run: Run) -> None:
-    run.wait_for("a poll of every element", lambda: run.get("/healthz")["series"] > 0, 20)
+    def metrics() -> dict[str, Any]:
+        return {f.name: f for f in text_string_to_metric_families(httpx.get(run.url + "/metrics", timeout=10).text)}
+
+    def polled(families: dict[str, Any]) -> set[str]:
+        polls = [s for s in families["vigil_polls"].samples if s.name == "vigil_polls_total"] if "vigil_polls" in families else []
+        return {s.labels["element"] for s in polls if s.labels["result"] == "ok"}
+
+    # the first poll of each element lands at its own moment: wait for the two this test reads, not just any
+    def ready() -> bool:
+        families = metrics()
+        octets = families.get("ifHCInOctets")
+        return polled(families) >= {FAULT_ELEMENT, "cr-gz-01"} and octets is not None and any(
+            s.labels.get("element") == FAULT_ELEMENT for s in octets.samples)
+
+    run.wait_for("a poll of the fault element and the core", ready, 30)
     body = httpx.get(run.url + "/metrics", timeout=10).text
     families = {f.name: f for f in text_string_to_metric_families(body)}
     # snmp_exporter's exact names: the bare counter name, no _total
@@ -108,8 +122,7 @@ def test_startup_banner_and_metrics(run: Run) -> None:
     octets = [s for s in families["ifHCInOctets"].samples if s.labels["element"] == FAULT_ELEMENT]
     assert octets and {"ifIndex", "ifName", "ifDescr", "ifAlias", "element", "area"} <= set(octets[0].labels)
     assert octets[0].labels["area"] == FAULT_AREA
-    polls = [s for s in families["vigil_polls"].samples if s.name == "vigil_polls_total"]
-    assert {s.labels["element"] for s in polls if s.labels["result"] == "ok"} >= {FAULT_ELEMENT, "cr-gz-01"}
+    assert polled(families) >= {FAULT_ELEMENT, "cr-gz-01"}
     log = (run.data_dir / "vigil.log").read_text(encoding="utf-8")
     assert "/agent" in log and f"{SPEEDUP}× real time" in log
 
