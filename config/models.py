@@ -173,6 +173,9 @@ class DetectorsConfig(_Model):
     utilization_threshold: Annotated[float, Field(gt=0, le=1.5)] = 0.9
     error_rate_min: Annotated[float, Field(ge=0)] = 1.0
     unreachable_after: Annotated[int, Field(ge=1, le=100)] = 3  # failed polls in a row
+    # The NAB-scored composite score per series (detectors.composite): it raises Event.score and
+    # feeds the collective detector, never alerts on its own. false = not run (saves its memory).
+    composite: Annotated[bool, Field(strict=True)] = True
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -124,3 +124,17 @@ def test_durations(value, seconds):
 def test_bad_durations(value):
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+def test_detectors_composite_is_on_by_default_and_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    assert load_site(write(tmp_path, GOOD)).config.detectors.composite is True
+    off = load_site(write(tmp_path, GOOD + "detectors:\n  composite: false\n"))
+    assert off.config.detectors.composite is False
+
+
+@pytest.mark.parametrize("value", ["maybe", "1", "0.175", "null"])
+def test_bad_detectors_composite_is_named(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    issues = issues_of(write(tmp_path, GOOD + f"detectors:\n  composite: {value}\n"))
+    assert issues == {"detectors.composite": "Input should be a valid boolean"}, issues
