@@ -11,8 +11,14 @@ per :meth:`DetectionEngine.update` (one time step of any subset of series):
 4. the :class:`~detectors.outlier.ElementOutlierDetector` on each element's feature vector;
 5. the :class:`~detectors.collective.CollectiveDetector` twice: ports of one element, and
    elements of one parent (``parents``: element -> parent element or area, from the topology);
-6. the optional composite hook (:class:`SeriesScorer`, e.g. ``detectors.composite``): its
-   per-series score in [0, 1] raises ``Event.score`` and marks a child anomalous for (5).
+6. the composite score (:class:`SeriesScorer` hook): :meth:`DetectionEngine.from_config`, i.e.
+   ``vigil run``, plugs in the shipped :class:`~detectors.composite.CompositeDetector`
+   (``DEFAULTS``, ``DEFAULT_THRESHOLD``: what ``benchmarks/nab.py`` scores) unless the site
+   sets ``detectors.composite: false``. Its per-series score in [0, 1] raises ``Event.score``,
+   is the ``composite_score`` annotation of the series' events, and, when it is
+   ``>= composite_threshold`` at ``composite_sustain`` (2) evaluations of a series in a row,
+   marks the series' port and element anomalous for (5). **It emits no alert of its own**: a
+   NAB-tuned threshold over thousands of series would page the NOC all day.
 
 Rules per series (alertname, severity):
 
@@ -37,8 +43,8 @@ Rules per series (alertname, severity):
     the element's feature vector is an outlier against its own recent history.
 ``CollectiveDegradation`` (warning), detector ``collective``
     at least ``collective_min_count`` and ``collective_min_fraction`` of a parent's children are
-    anomalous (any rule condition or prediction active, or composite score high) within
-    ``collective_window`` seconds; the event names the children in its annotations, and the
+    anomalous (any rule condition or prediction active, or a sustained high composite score)
+    within ``collective_window`` seconds; the event names the children in its annotations, and the
     children's own events carry a ``collective`` annotation naming the parent.
 
 Service thresholds (:data:`SERVICE_THRESHOLDS`, override with ``service_thresholds=``):
@@ -67,15 +73,21 @@ learn the points whose rule is active, so a lasting fault is not absorbed as "no
 0.5 means "exactly at the threshold".
 
 State: :meth:`save` / :meth:`load` write one ``.npz`` (arrays only, ``allow_pickle=False``) whose
-``header`` entry is JSON with ``format`` / ``version`` (:data:`STATE_VERSION`), parameters,
-series index, tracker states and active events; another version is refused with
-:class:`StateVersionError`. Memory: :meth:`nbytes_per_series` (about 200 bytes of arrays per
-series, about 470 with the day profile; see ``benchmarks/detectors.py``).
+``header`` entry is JSON with ``format`` / ``version`` (:data:`STATE_VERSION`, 3), parameters,
+series index, tracker states, active events and the composite's ``state_dict()`` (its arrays as
+``composite.*`` entries, its version and settings in the header). A composite state that
+``load_state_dict`` refuses (another composite version, other settings) means a fresh composite
+and a warning, not a failed load; a version-2 file (before the composite ran in production) is
+read with a fresh composite; any other version is refused with :class:`StateVersionError`.
+Memory: :meth:`nbytes_per_series`, the composite's state included: about 470 bytes of engine
+arrays per series plus the composite's 1,264 (up to twice that: its capacity doubles as series
+appear); see ``benchmarks/detectors.py``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -86,11 +98,14 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, clone
 
 from collectors.sample import Sample, SampleKind
 from config.models import DetectorsConfig
 from detectors.baseline import EwmaBaseline
 from detectors.collective import CollectiveDetector
+from detectors.composite import DEFAULT_THRESHOLD as COMPOSITE_THRESHOLD
+from detectors.composite import CompositeDetector
 from detectors.event import Event, EventState, Severity
 from detectors.forecast import SeasonalProfile, TrendForecaster
 from detectors.outlier import ElementOutlierDetector
@@ -129,7 +144,11 @@ DETECTOR_OUTLIER = "isolation_forest"
 DETECTOR_COLLECTIVE = "collective"
 
 STATE_FORMAT = "vigil-detection-engine"
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: the composite's state (``composite.*`` arrays, header ``composite``)
+_READABLE_VERSIONS = (2, 3)  # a version-2 state is read with a fresh composite
+_COMPOSITE_PREFIX = "composite."
+
+log = logging.getLogger(__name__)
 
 _SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 _RATE = SampleKind.RATE
@@ -283,7 +302,8 @@ class DetectionEngine:
         collective_min_fraction: float = 0.5,
         collective_min_count: int = 3,
         collective_window: float = 300.0,
-        composite_threshold: float = 0.9,
+        composite_threshold: float = COMPOSITE_THRESHOLD,
+        composite_sustain: int = 2,
         parents: Mapping[str, str] | None = None,
         composite: SeriesScorer | None = None,
     ) -> None:
@@ -295,7 +315,10 @@ class DetectionEngine:
         self.hysteresis = hysteresis
         self.outlier_refit_interval = outlier_refit_interval
         self.outlier_events = outlier_events
+        if composite_sustain < 1:
+            raise ValueError(f"composite_sustain must be >= 1, got {composite_sustain!r}")
         self.composite_threshold = composite_threshold
+        self.composite_sustain = composite_sustain
         self.composite = composite
         self._params: dict[str, Any] = {
             "alpha": alpha, "threshold": threshold, "warmup": warmup, "for_": for_,
@@ -313,7 +336,8 @@ class DetectionEngine:
             "outlier_refit_interval": outlier_refit_interval, "outlier_events": outlier_events,
             "collective_min_fraction": collective_min_fraction,
             "collective_min_count": collective_min_count, "collective_window": collective_window,
-            "composite_threshold": composite_threshold,
+            "composite": composite is not None, "composite_threshold": composite_threshold,
+            "composite_sustain": composite_sustain,
             "service_thresholds": None if service_thresholds is None else {
                 m: [s.value, s.clear, s.direction] for m, s in service_thresholds.items()
             },
@@ -385,6 +409,7 @@ class DetectionEngine:
         self._held = np.zeros(0, dtype=bool)  # rule condition at the last evaluation
         self._windowed = np.zeros(0)  # rate averaged over ``error_window`` (NaN before the first)
         self._score = np.zeros(0, dtype=np.float32)  # composite score, NaN = none
+        self._composite_run = np.zeros(0, dtype=np.int8)  # high composite scores in a row
         # elements, ports, parents
         self._elements: list[str] = []
         self._element_index: dict[str, int] = {}
@@ -400,7 +425,12 @@ class DetectionEngine:
 
     @classmethod
     def from_config(cls, cfg: DetectorsConfig, *, parents: Mapping[str, str] | None = None) -> Self:
-        """An engine with the site's detector settings (and the topology's parents)."""
+        """An engine with the site's detector settings (and the topology's parents).
+
+        This is what ``vigil run`` runs: the shipped :class:`~detectors.composite.CompositeDetector`
+        (``DEFAULTS``, threshold ``DEFAULT_THRESHOLD``, the objects ``benchmarks/nab.py`` scores)
+        is plugged in unless the site sets ``detectors.composite: false``.
+        """
         return cls(
             alpha=cfg.alpha,
             threshold=cfg.threshold,
@@ -410,6 +440,8 @@ class DetectionEngine:
             utilization_threshold=cfg.utilization_threshold,
             error_rate_min=cfg.error_rate_min,
             parents=parents,
+            composite=CompositeDetector() if cfg.composite else None,
+            composite_threshold=COMPOSITE_THRESHOLD,
         )
 
     # -- read-only views ------------------------------------------------------------------
@@ -438,6 +470,10 @@ class DetectionEngine:
         """Conditions currently pending or firing, as of their latest evaluation."""
         return list(self._active.values())
 
+    def composite_scores(self) -> NDArray[np.float32]:
+        """The latest composite score of every series column (a copy; NaN = none yet or no composite)."""
+        return self._score.copy()
+
     def get_params(self) -> dict[str, Any]:
         """The settings this engine was built with (JSON-ready; saved with its state)."""
         return json.loads(json.dumps(self._params))
@@ -455,7 +491,11 @@ class DetectionEngine:
         return [self._elements[i] for i in members]
 
     def nbytes_per_series(self) -> float:
-        """Bytes of numpy state per series (series, port and element arrays amortised)."""
+        """Bytes of numpy state per series (series, port and element arrays amortised).
+
+        The composite's state is included (all of its capacity: it grows by doubling, so up to
+        twice its own bytes per series).
+        """
         arrays = [
             self._baseline.mean_, self._baseline.scale_, self._baseline.n_seen_,
             self._forecaster.stats_, self._forecaster.t_last_, self._forecaster.n_seen_,
@@ -463,13 +503,20 @@ class DetectionEngine:
             self._forecaster.run_, self._seasonal_forecaster.run_,
             self._seasonal_forecaster.stats_, self._seasonal_forecaster.t_last_,
             self._seasonal_forecaster.n_seen_, self._profile.profile_, self._profile.first_,
-            self._windowed, self._metric, self._elem, self._port, self._held, self._score, self._port_elem,
+            self._windowed, self._metric, self._elem, self._port, self._held, self._score,
+            self._composite_run, self._port_elem,
             self._port_collective.parent_, self._port_collective.last_anomalous_,
             self._parent_collective.parent_, self._parent_collective.last_anomalous_,
             self._outlier.buffer_, self._outlier.pos_, self._outlier.count_,
             self._outlier.center_, self._outlier.scale_,
         ]  # fmt: skip
-        return sum(a.nbytes for a in arrays) / max(self.series_count, 1)
+        return (sum(a.nbytes for a in arrays) + self._composite_nbytes()) / max(self.series_count, 1)
+
+    def _composite_nbytes(self) -> float:
+        """Total bytes of the composite's state (0 without one or before its first update)."""
+        per_series = getattr(self.composite, "nbytes_per_series", None)
+        width = getattr(self.composite, "n_features_in_", 0)
+        return float(per_series()) * width if per_series is not None and width else 0.0
 
     # -- the step -------------------------------------------------------------------------
 
@@ -579,10 +626,30 @@ class DetectionEngine:
         ctx = _Step(cols, x, mean, scale, z, static, thr, eta, level, composite, now)
         events += self._rule_events(ctx, active)
         events += self._forecast_events(ctx, predicted, beyond)
-        anomalous = active | predicted | (composite >= self.composite_threshold)
+        anomalous = active | predicted
+        if self.composite is not None:
+            anomalous |= self._composite_evidence(cols, composite)
         outliers = self._outlier_step(cols, x, now, events)
         events += self._collective_events(cols, anomalous, outliers, now)
         return events
+
+    def _composite_evidence(self, cols: NDArray[np.intp], composite: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Series the composite marks anomalous for the collective detector: a sustained high score.
+
+        ``composite >= composite_threshold`` at ``composite_sustain`` evaluations of the series
+        in a row. The composite reports an episode's first detection and suppresses its echoes
+        (a score must beat the series' recent record by 20 %), so two high scores in a row mean
+        the deviation is still growing. One high score is not enough: at the NAB-tuned threshold
+        some series of most elements score high every few minutes (an error or discard burst, a
+        CPU spike), and a parent's children then "degrade together" by chance
+        (``benchmarks/lead_time.py``: 535 false CollectiveDegradation per 1,000 element-days
+        with a single high score corroborated by a 3-sigma deviation, 0 with two in a row).
+        """
+        with np.errstate(invalid="ignore"):
+            high = composite >= self.composite_threshold  # NaN (no score yet) is not high
+        run = np.where(high, np.minimum(self._composite_run[cols].astype(np.int16) + 1, 127), 0)
+        self._composite_run[cols] = run
+        return run >= self.composite_sustain
 
     def _seasonal_eta(
         self,
@@ -774,8 +841,12 @@ class DetectionEngine:
 
     # -- events ---------------------------------------------------------------------------
 
-    def _annotations(self, series: _Series, status: ConditionStatus) -> tuple[tuple[str, str], ...]:
+    def _annotations(
+        self, series: _Series, status: ConditionStatus, composite: float
+    ) -> tuple[tuple[str, str], ...]:
         notes: list[tuple[str, str]] = []
+        if np.isfinite(composite):  # the series' composite score at this evaluation
+            notes.append(("composite_score", f"{composite:.3f}"))
         parent = self._parents.get(series.element)
         if parent is not None and parent in self._collective_parents:
             notes.append(("collective", parent))
@@ -815,7 +886,7 @@ class DetectionEngine:
             fired_at=status.fired_at,
             resolved_at=status.resolved_at,
             summary=self._summary(series, status.state, value, mean, static, thr),
-            annotations=self._annotations(series, status),
+            annotations=self._annotations(series, status, float(s.composite[i])),
         )
 
     def _forecast_event(
@@ -865,7 +936,7 @@ class DetectionEngine:
             annotations=(
                 ("threshold", f"{thr:g}"),
                 ("level", f"{float(s.level[i]):.6g}"),
-                *self._annotations(series, status),
+                *self._annotations(series, status, float(s.composite[i])),
             ),
         )
 
@@ -1044,6 +1115,7 @@ class DetectionEngine:
         self._held = np.concatenate([self._held, np.zeros(len(new), dtype=bool)])
         self._windowed = np.concatenate([self._windowed, np.full(len(new), np.nan)])
         self._score = np.concatenate([self._score, np.full(len(new), np.nan, dtype=np.float32)])
+        self._composite_run = np.concatenate([self._composite_run, np.zeros(len(new), dtype=np.int8)])
         self._port_elem = np.array(port_elem, dtype=np.int32)
         self._baseline.resize(n)
         self._forecaster.resize(n)
@@ -1110,6 +1182,7 @@ class DetectionEngine:
             "active": [[fam, key, _event_json(ev)] for (fam, key), ev in self._active.items()],
             "collective_parents": sorted(self._collective_parents),
         }  # fmt: skip
+        composite_arrays = self._composite_state(header)
         out = self._outlier
         arrays = {
             "header": np.array(json.dumps(header)),
@@ -1124,18 +1197,31 @@ class DetectionEngine:
             "seasonal_n_seen": self._seasonal_forecaster.n_seen_,
             "profile": self._profile.profile_, "profile_first": self._profile.first_,
             "windowed": self._windowed,
-            "held": self._held, "score": self._score,
+            "held": self._held, "score": self._score, "composite_run": self._composite_run,
             "port_last": self._port_collective.last_anomalous_,
             "parent_last": self._parent_collective.last_anomalous_,
             "outlier_buffer": out.buffer_, "outlier_pos": out.pos_, "outlier_count": out.count_,
             "outlier_center": out.center_, "outlier_scale": out.scale_,
             **{f"outlier_tree_{k}": v for k, v in out.trees_.items()},
+            **composite_arrays,
         }  # fmt: skip
         target = Path(path)
         tmp = target.with_name(target.name + ".tmp")
         with tmp.open("wb") as fh:
             np.savez(fh, **arrays)
         os.replace(tmp, target)
+
+    def _composite_state(self, header: dict[str, Any]) -> dict[str, NDArray[Any]]:
+        """The composite's ``state_dict()``: its arrays (returned, prefixed) and JSON values (to ``header``).
+
+        Nothing without a composite, one without ``state_dict``, or before its first update.
+        """
+        state_dict = getattr(self.composite, "state_dict", None)
+        if state_dict is None or not getattr(self.composite, "n_features_in_", 0):
+            return {}
+        state = state_dict()
+        header["composite"] = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+        return {_COMPOSITE_PREFIX + k: v for k, v in state.items() if isinstance(v, np.ndarray)}
 
     @classmethod
     def load(
@@ -1146,6 +1232,13 @@ class DetectionEngine:
         composite: SeriesScorer | None = None,
     ) -> Self:
         """An engine restored from :meth:`save` (same scores as before the restart).
+
+        ``composite`` is the scorer to plug in; by default the shipped
+        :class:`~detectors.composite.CompositeDetector` when the saved engine had one. Its saved
+        state is restored with ``load_state_dict``; when that refuses it (another composite
+        state version or other settings) the composite alone starts fresh, with a warning. A
+        version-2 file (before the composite ran in production) is read with a fresh composite
+        at :data:`~detectors.composite.DEFAULT_THRESHOLD`, as :meth:`from_config` builds it.
 
         Raises
         ------
@@ -1162,7 +1255,7 @@ class DetectionEngine:
             raise ValueError(f"{path}: not a readable detector state: {err!r}") from err
         if header.get("format") != STATE_FORMAT:
             raise ValueError(f"{path}: not a detector state (format {header.get('format')!r})")
-        if header.get("version") != STATE_VERSION:
+        if header.get("version") not in _READABLE_VERSIONS:
             raise StateVersionError(
                 f"{path}: detector state version {header.get('version')!r}, this vigil reads "
                 f"version {STATE_VERSION}; delete the file to start a fresh warm-up"
@@ -1183,6 +1276,11 @@ class DetectionEngine:
         p = dict(header["params"])
         damping = p.pop("damping")
         thresholds = p.pop("service_thresholds")
+        if header["version"] == 2:  # no composite ran in production then: plug in today's default
+            p["composite"], p["composite_threshold"] = True, COMPOSITE_THRESHOLD
+        had_composite = p.pop("composite")
+        if composite is None and had_composite:
+            composite = CompositeDetector()
         engine = cls(
             **p,
             damping=None if damping is None else FlapDamping(*damping),
@@ -1215,6 +1313,10 @@ class DetectionEngine:
         if base.mean_.shape != (n,) or fc.stats_.shape[1] != n or sfc.stats_.shape[1] != n:
             raise ValueError(f"arrays do not match the {n} series")
         engine._held, engine._score = a["held"], a["score"]
+        if "composite_run" in a:  # version 3
+            engine._composite_run = a["composite_run"]
+        if engine._score.shape != (n,) or engine._composite_run.shape != (n,):
+            raise ValueError(f"composite arrays do not match the {n} series")
         engine._port_collective.last_anomalous_ = a["port_last"]
         engine._parent_collective.last_anomalous_ = a["parent_last"]
         out.buffer_, out.pos_, out.count_ = a["outlier_buffer"], a["outlier_pos"], a["outlier_count"]
@@ -1230,7 +1332,30 @@ class DetectionEngine:
             engine._trackers[name].load_state_dict(state)
         engine._active = {(fam, int(key)): _event_from_json(ev) for fam, key, ev in header["active"]}
         engine._collective_parents = set(header["collective_parents"])
+        engine._restore_composite(header.get("composite"), a)
         return engine
+
+    def _restore_composite(self, saved: dict[str, Any] | None, a: dict[str, NDArray[Any]]) -> None:
+        """Load the composite's saved state; a refused one means a fresh composite, not a failed load."""
+        load_state_dict = getattr(self.composite, "load_state_dict", None)
+        if saved is None or load_state_dict is None:
+            self._forget_composite_scores()
+            if self.composite is not None:
+                log.info("composite detector starts a fresh warm-up (no saved composite state)")
+            return
+        n = len(_COMPOSITE_PREFIX)
+        state = {**saved, **{k[n:]: v for k, v in a.items() if k.startswith(_COMPOSITE_PREFIX)}}
+        try:
+            load_state_dict(state)
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            log.warning("composite detector state not restored, it starts a fresh warm-up: %s", err)
+            if isinstance(self.composite, BaseEstimator):
+                self.composite = clone(self.composite)  # load_state_dict may have half-written it
+            self._forget_composite_scores()
+
+    def _forget_composite_scores(self) -> None:
+        self._score[:] = np.nan
+        self._composite_run[:] = 0
 
 
 @dataclass(frozen=True, slots=True)
