@@ -7,13 +7,16 @@ Measures, each over ``--steps`` time steps of every series (one call per step):
 * ``EwmaBaseline.partial_fit`` (full width);
 * ``detectors.composite.CompositeDetector.update`` when that module exists (else "not available");
 * ``DetectionEngine.update`` from ``Sample`` objects (mapping, rules, forecaster, element
-  outliers, collective), with 10 series per element, 5 interface metrics x 2 ports;
-* ``DetectionEngine.nbytes_per_series()``;
+  outliers, collective, composite), with 10 series per element, 5 interface metrics x 2 ports,
+  in the production configuration (``DetectionEngine.from_config(DetectorsConfig())``, as
+  ``vigil run`` builds it: the shipped composite included);
+* ``DetectionEngine.nbytes_per_series()`` of that engine (composite included) and the
+  composite's share of it;
 * the NAB full run (``benchmarks/nab.py``) when it and the data exist.
 
 Set ``OMP_NUM_THREADS=1`` etc. (done below before numpy loads) so "one core" holds. The last
 line is JSON: ``baseline_samples_per_s``, ``composite_samples_per_s``, ``engine_samples_per_s``,
-``bytes_per_series``, ``nab_seconds``.
+``bytes_per_series``, ``composite_bytes_per_series``, ``nab_seconds``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from collectors.sample import Sample, SampleKind, labels_of  # noqa: E402
+from config.models import DetectorsConfig  # noqa: E402
 from detectors.baseline import EwmaBaseline  # noqa: E402
 from detectors.engine import DetectionEngine  # noqa: E402
 
@@ -76,12 +80,12 @@ def bench_composite(n: int, steps: int) -> float | None:
     return n * steps / (time.perf_counter() - start)
 
 
-def bench_engine(n: int, steps: int) -> tuple[float, float]:
+def bench_engine(n: int, steps: int) -> tuple[float, float, float]:
     ports = n // len(METRICS)
     keys = [(f"el-{p // 2}", m, labels_of(ifIndex=str(p % 2 + 1), ifName=f"xe-0/0/{p % 2}"))
             for p in range(ports) for m in METRICS]  # fmt: skip
     X = rows(len(keys), steps + 1)
-    engine = DetectionEngine()
+    engine = DetectionEngine.from_config(DetectorsConfig())  # production: the composite included
     batches = [
         [Sample(e, m, lab, float(v), 60.0 * i, SampleKind.RATE) for (e, m, lab), v in zip(keys, x, strict=True)]
         for i, x in enumerate(X)
@@ -91,7 +95,9 @@ def bench_engine(n: int, steps: int) -> tuple[float, float]:
     for batch in batches[1:]:
         engine.update(batch)
     rate = len(keys) * steps / (time.perf_counter() - start)
-    return rate, engine.nbytes_per_series()
+    composite = engine.composite
+    share = composite.nbytes_per_series() * composite.n_features_in_ / engine.series_count if composite else 0.0
+    return rate, engine.nbytes_per_series(), share
 
 
 def bench_nab(data: Path) -> float | None:
@@ -128,9 +134,9 @@ def main() -> None:
     composite = bench_composite(args.series, args.steps)
     if composite is not None:
         print(f"composite CompositeDetector.update     {composite:>14,.0f} samples/s")
-    engine, nbytes = bench_engine(args.series, args.steps)
-    print(f"engine    DetectionEngine.update       {engine:>14,.0f} samples/s (from Sample objects)")
-    print(f"memory    numpy state per series       {nbytes:>14,.0f} bytes")
+    engine, nbytes, composite_nbytes = bench_engine(args.series, args.steps)
+    print(f"engine    DetectionEngine.update       {engine:>14,.0f} samples/s (from Sample objects, from_config)")
+    print(f"memory    numpy state per series       {nbytes:>14,.0f} bytes ({composite_nbytes:,.0f} of them composite)")
     nab = bench_nab(args.nab_data)
     if nab is not None:
         print(f"nab       benchmarks/nab.py full run   {nab:>14,.1f} s")
@@ -139,6 +145,7 @@ def main() -> None:
         "composite_samples_per_s": None if composite is None else round(composite),
         "engine_samples_per_s": round(engine),
         "bytes_per_series": round(nbytes, 1),
+        "composite_bytes_per_series": round(composite_nbytes, 1),
         "nab_seconds": None if nab is None else round(nab, 1),
         "series": args.series,
     }))  # fmt: skip
