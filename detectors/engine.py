@@ -79,9 +79,9 @@ series index, tracker states, active events and the composite's ``state_dict()``
 ``load_state_dict`` refuses (another composite version, other settings) means a fresh composite
 and a warning, not a failed load; a version-2 file (before the composite ran in production) is
 read with a fresh composite; any other version is refused with :class:`StateVersionError`.
-Memory: :meth:`nbytes_per_series`, the composite's state included: about 470 bytes of engine
-arrays per series plus the composite's 1,264 (up to twice that: its capacity doubles as series
-appear); see ``benchmarks/detectors.py``.
+Memory: :meth:`nbytes_per_series`, the composite's state included: about 610 bytes of engine
+arrays per series (element and port arrays amortised) plus the composite's 1,264, i.e. 1,877 in
+``benchmarks/detectors.py``; up to about 3.1 KB just after the composite doubles its capacity.
 """
 
 from __future__ import annotations
