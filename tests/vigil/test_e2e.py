@@ -104,7 +104,8 @@ def test_startup_banner_and_metrics(run: Run) -> None:
         return {f.name: f for f in text_string_to_metric_families(httpx.get(run.url + "/metrics", timeout=10).text)}
 
     def polled(families: dict[str, Any]) -> set[str]:
-        polls = [s for s in families["vigil_polls"].samples if s.name == "vigil_polls_total"] if "vigil_polls" in families else []
+        family = families.get("vigil_polls")
+        polls = [s for s in family.samples if s.name == "vigil_polls_total"] if family is not None else []
         return {s.labels["element"] for s in polls if s.labels["result"] == "ok"}
 
     # the first poll of each element lands at its own moment: wait for the two this test reads, not just any
