@@ -9,6 +9,12 @@ Group timers follow Alertmanager: a new group waits ``group_wait``; then it is r
 every ``group_interval`` and notified when its firing/resolved sets changed, or when
 ``repeat_interval`` passed while still firing. All times are seconds on the injected clock.
 
+Muting (at each group flush, as Alertmanager's inhibit and silence stages): a firing alert
+matched by an active silence (:mod:`alerts.silence`, maintenance windows included) or inhibited
+by another firing alert (:mod:`alerts.inhibit`, topology-aware) is left out of the
+notification but stays in its group, so it is sent once the silence ends or the source
+resolves. A resolved notification still reaches a receiver that heard the alert firing.
+
 Delivery semantics
 ------------------
 A row is claimed by one atomic ``UPDATE ... WHERE status='pending'`` (pending -> sending,
@@ -43,8 +49,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.alert import Alert, format_time, to_datetime
 from alerts.channels import Channel, Log, Webhook
 from alerts.errors import PermanentError, RetryableError, RoutingError
+from alerts.inhibit import DEFAULT_INHIBIT_RULES, Inhibitor, InhibitRule
 from alerts.message import webhook_message
 from alerts.route import group_key, group_labels, match_routes
+from alerts.silence import SilenceStore, matches_all
 from alerts.store import AlertGroupRecord, AlertRecord, NotificationRecord
 from config.models import AlertsConfig, Route
 from detectors.event import Event, EventState
@@ -119,8 +127,12 @@ class AlertPipeline:
         max_attempts: int = 10,
         sending_lease: float = 300.0,
         batch_size: int = 100,
+        parents: Mapping[str, str] | None = None,
+        inhibit_rules: Sequence[InhibitRule] | None = None,
     ) -> None:
         self._sessions = sessions
+        self.silences = SilenceStore(sessions, clock=clock)
+        self._inhibitor = Inhibitor(DEFAULT_INHIBIT_RULES if inhibit_rules is None else inhibit_rules, parents)
         self._config = config
         self._clock = clock
         self._external_url = external_url
@@ -147,6 +159,12 @@ class AlertPipeline:
             "vigil_notification_duration_seconds",
             "Time spent in one channel send.",
             ["channel"],
+            registry=registry,
+        )
+        self._muted_gauge = Gauge(
+            "vigil_alerts_muted",
+            "Firing alerts held back at the last group flush, by reason (silence, inhibition).",
+            ["reason"],
             registry=registry,
         )
         self._events = Counter(
@@ -319,16 +337,49 @@ class AlertPipeline:
             .with_for_update(skip_locked=True)
         ).all()
         enqueued = 0
+        if not groups:
+            return 0
+        muted = self._muted(session, now)
+        for reason in ("silence", "inhibition"):
+            self._muted_gauge.labels(reason).set(sum(1 for m in muted.values() if m[0] == reason))
         for group in groups:
-            enqueued += self._flush_group(session, group, now)
+            enqueued += self._flush_group(session, group, now, muted)
         return enqueued
 
-    def _flush_group(self, session: Session, group: AlertGroupRecord, now: datetime) -> int:
+    def _muted(self, session: Session, now: datetime) -> dict[str, tuple[str, str]]:
+        """Firing alerts muted now: ``{fingerprint: ("silence", id) | ("inhibition", source)}``."""
+        firing = {
+            r.fingerprint: dict(r.labels)
+            for r in session.scalars(select(AlertRecord).where(AlertRecord.status == "firing"))
+        }
+        if not firing:
+            return {}
+        muted: dict[str, tuple[str, str]] = {}
+        silences = self.silences.active(session, now)
+        for fingerprint, labels in firing.items():
+            hit = next((s for s in silences if matches_all(s.matchers, labels)), None)
+            if hit is not None:
+                muted[fingerprint] = ("silence", hit.id)
+        for target, source in self._inhibitor.inhibited(firing).items():
+            muted.setdefault(target, ("inhibition", source))
+        return muted
+
+    def muted_now(self) -> dict[str, tuple[str, str]]:
+        """What :meth:`_muted` says at this moment (for the API)."""
+        with self._sessions() as session:
+            return self._muted(session, to_datetime(self._clock()))
+
+    def _flush_group(
+        self, session: Session, group: AlertGroupRecord, now: datetime, muted: Mapping[str, tuple[str, str]]
+    ) -> int:
         integration = self._integrations.get(group.integration)
         records = session.scalars(
             select(AlertRecord).where(AlertRecord.fingerprint.in_(group.members))
         ).all()
-        firing = {r.fingerprint for r in records if r.status == "firing"}
+        firing_all = {r.fingerprint for r in records if r.status == "firing"}
+        firing = {f for f in firing_all if f not in muted}
+        # a muted alert the receiver already heard firing stays "heard": no repeat, but closure
+        heard_muted = (firing_all - firing) & set(group.last_firing)
         resolved = {r.fingerprint for r in records if r.status == "resolved"}
         enqueued = 0
         if integration is None:
@@ -343,13 +394,14 @@ class AlertPipeline:
             if sendable:
                 self._enqueue(session, group, integration, sendable, firing, resolved, now)
                 enqueued = 1
-            group.last_firing = sorted(firing)
+            group.last_firing = sorted(firing | heard_muted)
             group.last_resolved = sorted(resolved)
             group.last_notified_at = now
             group.seq += 1
-        # Resolved (and re-pending) alerts leave the group once it has been flushed.
-        group.members = sorted(firing)
-        group.next_flush_at = now + timedelta(seconds=group.group_interval) if firing else None
+        # Resolved (and re-pending) alerts leave the group once it has been flushed; muted
+        # firing ones stay, so the group is looked at again when the silence ends.
+        group.members = sorted(firing_all)
+        group.next_flush_at = now + timedelta(seconds=group.group_interval) if firing_all else None
         return enqueued
 
     def _enqueue(
@@ -533,6 +585,7 @@ class AlertPipeline:
         if status is not None:
             query = query.where(AlertRecord.status == status)
         with self._sessions() as session:
+            muted = self._muted(session, to_datetime(self._clock()))
             return [
                 {
                     "fingerprint": r.fingerprint,
@@ -544,6 +597,12 @@ class AlertPipeline:
                     "ends_at": None if r.ends_at is None else format_time(r.ends_at),
                     "updated_at": format_time(r.updated_at),
                     "last_event_state": r.last_event_state,
+                    "silenced_by": [muted[r.fingerprint][1]]
+                    if muted.get(r.fingerprint, ("",))[0] == "silence"
+                    else [],
+                    "inhibited_by": [muted[r.fingerprint][1]]
+                    if muted.get(r.fingerprint, ("",))[0] == "inhibition"
+                    else [],
                 }
                 for r in session.scalars(query)
             ]

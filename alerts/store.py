@@ -16,7 +16,7 @@ from sqlalchemy.types import TypeDecorator
 
 from alerts.alert import Alert, generator_url
 
-__all__ = ["AlertGroupRecord", "AlertRecord", "AlertsBase", "NotificationRecord", "UTCDateTime"]
+__all__ = ["AlertGroupRecord", "AlertRecord", "AlertsBase", "NotificationRecord", "SilenceRecord", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -125,3 +125,18 @@ class NotificationRecord(AlertsBase):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     claim_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SilenceRecord(AlertsBase):
+    """One silence or maintenance window (see :mod:`alerts.silence`); expired ones are kept."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_window", "starts_at", "ends_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

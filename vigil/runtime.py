@@ -115,7 +115,12 @@ class Runtime:
         self.detector = self._detection_engine(site)
         external = options.external_url or f"http://{options.http_host}:{options.http_port}"
         self.alerts = AlertPipeline(
-            self.sessions, site.alerts, clock=now, external_url=external, registry=self.registry
+            self.sessions,
+            site.alerts,
+            clock=now,
+            external_url=external,
+            registry=self.registry,
+            parents={el.name: el.parent for el in site.elements if el.parent},  # topology inhibition
         )
         sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now)
         self.topology = Topology(site.elements, site.areas, customers)
@@ -131,6 +136,7 @@ class Runtime:
             alerts=self.alerts,
             contingency=self.contingency,
             status=self.status,
+            silences=self.alerts.silences,
         )
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -11,6 +12,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from alerts.silence import Silence
 
 __all__ = ["create_app"]
 
@@ -26,6 +29,14 @@ class _Contingency(Protocol):
     def impact(self, phone: str) -> dict[str, Any]: ...
 
 
+class _Silences(Protocol):
+    def now(self) -> datetime: ...
+    def upsert(self, data: Mapping[str, Any]) -> str: ...
+    def expire(self, silence_id: str) -> None: ...
+    def get(self, silence_id: str) -> Silence: ...
+    def list(self) -> list[Silence]: ...
+
+
 class _Alerts(Protocol):
     def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]: ...
     def list_notifications(self) -> list[dict[str, Any]]: ...
@@ -38,6 +49,7 @@ def create_app(
     alerts: _Alerts,
     contingency: _Contingency,
     status: Callable[[], dict[str, Any]],
+    silences: _Silences | None = None,
 ) -> FastAPI:
     """Build the FastAPI app over the running rooms (they are only read here)."""
     app = FastAPI(title="vigil", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -90,6 +102,9 @@ def create_app(
             raise HTTPException(422, detail=f"not a phone number: {phone!r}")
         return contingency.impact(phone)
 
+    if silences is not None:
+        _silence_routes(app, silences)
+
     @app.get("/agent", response_class=HTMLResponse, include_in_schema=False)
     def agent_page(request: Request) -> HTMLResponse:
         return _TEMPLATES.TemplateResponse(
@@ -103,3 +118,40 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     return app
+
+
+def _silence_routes(app: FastAPI, silences: _Silences) -> None:
+    """Alertmanager's ``/api/v2`` silence endpoints (amtool-compatible shapes), on vigil's clock."""
+
+    @app.get("/api/v2/silences")
+    def list_silences() -> list[dict[str, Any]]:
+        now = silences.now()
+        return [s.to_api(now) for s in silences.list()]
+
+    @app.post("/api/v2/silences")
+    async def post_silence(request: Request) -> dict[str, str]:
+        try:
+            body = await request.json()
+        except ValueError as err:
+            raise HTTPException(400, detail=f"silence: body is not JSON: {err}") from err
+        try:
+            return {"silenceID": silences.upsert(body)}
+        except KeyError as err:
+            raise HTTPException(404, detail=f"silence {err.args[0]!r} not found") from err
+        except ValueError as err:
+            raise HTTPException(400, detail=str(err)) from err
+
+    @app.get("/api/v2/silence/{silence_id}")
+    def get_silence(silence_id: str) -> dict[str, Any]:
+        try:
+            return silences.get(silence_id).to_api(silences.now())
+        except KeyError as err:
+            raise HTTPException(404, detail=f"silence {silence_id!r} not found") from err
+
+    @app.delete("/api/v2/silence/{silence_id}")
+    def delete_silence(silence_id: str) -> dict[str, str]:
+        try:
+            silences.expire(silence_id)
+        except KeyError as err:
+            raise HTTPException(404, detail=f"silence {silence_id!r} not found") from err
+        return {"status": "expired", "id": silence_id}

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,31 @@ def test_startup_banner_and_metrics(run: Run) -> None:
     assert polled(families) >= {FAULT_ELEMENT, "cr-gz-01"}
     log = (run.data_dir / "vigil.log").read_text(encoding="utf-8")
     assert "/agent" in log and f"{SPEEDUP}× real time" in log
+
+
+def test_silences_api_speaks_alertmanager_v2(run: Run) -> None:
+    """A maintenance window through the HTTP API: create, list, read, expire; bad input is a 400."""
+    sim_now = float(run.get("/api/v1/status")["sim_time"])  # silences run on vigil's (lab) clock
+    starts = datetime.fromtimestamp(sim_now - 60, UTC).isoformat()
+    body = {
+        "matchers": [{"name": "element", "value": "olt-under-maintenance", "isRegex": False, "isEqual": True}],
+        "startsAt": starts,
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "noc-li",
+        "comment": "CHG-1 board swap",
+    }
+    r = httpx.post(run.url + "/api/v2/silences", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    sid = r.json()["silenceID"]
+    listed = {s["id"]: s for s in run.get("/api/v2/silences")}
+    assert listed[sid]["status"]["state"] == "active"
+    assert listed[sid]["matchers"] == body["matchers"] and listed[sid]["createdBy"] == "noc-li"
+    assert run.get(f"/api/v2/silence/{sid}")["comment"] == "CHG-1 board swap"
+    assert httpx.delete(f"{run.url}/api/v2/silence/{sid}", timeout=10).status_code == 200
+    assert run.get(f"/api/v2/silence/{sid}")["status"]["state"] == "expired"
+    bad = httpx.post(run.url + "/api/v2/silences", json={**body, "matchers": ['element=~".*"']}, timeout=10)
+    assert bad.status_code == 400 and "empty string" in bad.json()["detail"]
+    assert httpx.delete(f"{run.url}/api/v2/silence/nope", timeout=10).status_code == 404
 
 
 def test_prometheus_scrapes_metrics_and_rate_works(run: Run, tmp_path: Path) -> None:
