@@ -1,7 +1,7 @@
 """Alerting: events -> alerts -> routing and grouping -> durable outbox -> channels."""
 
 from alerts.alert import Alert, AlertStatus
-from alerts.channels import CHANNELS, Channel, Log, Webhook
+from alerts.channels import CHANNELS, Channel, Email, Log, Webhook
 from alerts.errors import AlertsError, ChannelError, PermanentError, RetryableError, RoutingError
 from alerts.message import webhook_message
 from alerts.pipeline import AlertPipeline
@@ -19,6 +19,7 @@ __all__ = [
     "AlertsError",
     "Channel",
     "ChannelError",
+    "Email",
     "Log",
     "NotificationRecord",
     "PermanentError",

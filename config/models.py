@@ -7,10 +7,13 @@ Defaults are stated here, once.
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 from enum import StrEnum
 from typing import Annotated, Literal
 
+import jinja2
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,6 +31,7 @@ __all__ = [
     "CustomersConfig",
     "DetectorsConfig",
     "Duration",
+    "EmailConfig",
     "Element",
     "ElementRole",
     "HttpConfig",
@@ -186,9 +190,82 @@ class WebhookConfig(_Model):
     timeout: Duration = 10.0
 
 
+def split_hostport(value: str) -> tuple[str, int]:
+    """``"smtp.example.com:25"`` / ``"[::1]:25"`` -> (host, port); ValueError otherwise."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or ":" in host and "[" not in value or not port.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. smtp.example.com:25)")
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"port {port} out of range")
+    return host, int(port)
+
+
+def _mailbox(value: str) -> str:
+    """One address, bare or with a display name (``NOC 值班 <noc@example.com>``)."""
+    pairs = getaddresses([value])
+    if len(pairs) != 1 or "@" not in pairs[0][1] or not pairs[0][1].isascii():
+        raise ValueError(f"{value!r} is not one e-mail address (name <user@domain> or user@domain)")
+    return value
+
+
+def _template(value: str | None) -> str | None:
+    """Jinja2 syntax is checked at load, so a typo is a config error, not a failed send."""
+    if value is not None:
+        try:
+            jinja2.Environment().parse(value)
+        except jinja2.TemplateSyntaxError as err:
+            raise ValueError(f"template syntax error, line {err.lineno}: {err.message}") from err
+    return value
+
+
+Template = Annotated[str | None, AfterValidator(_template)]
+
+
+class EmailConfig(_Model):
+    """Mail through an SMTP smarthost (Alertmanager's ``email_configs``).
+
+    ``require_tls`` defaults to false (Alertmanager: true) so a local relay works as is; with
+    it, STARTTLS is mandatory. Port 465 is implicit TLS. ``subject``/``text``/``html`` are
+    Jinja2 templates over the webhook message; unset, Alertmanager-like defaults are used.
+    """
+
+    to: Annotated[list[Annotated[str, AfterValidator(_mailbox)]], Field(min_length=1)]
+    from_: Annotated[str, AfterValidator(_mailbox), Field(alias="from")]
+    smarthost: str  # HOST:PORT
+    hello: str = "localhost"  # the EHLO name
+    auth_username: str | None = None
+    auth_password: SecretStr | None = None
+    auth_password_file: str | None = None
+    require_tls: bool = False
+    send_resolved: bool = False  # as Alertmanager's email default
+    timeout: Duration = 10.0
+    subject: Template = None
+    text: Template = None
+    html: Template = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("smarthost")
+    @classmethod
+    def _smarthost(cls, value: str) -> str:
+        split_hostport(value)
+        return value
+
+    @property
+    def host(self) -> str:
+        return split_hostport(self.smarthost)[0]
+
+    @property
+    def port(self) -> int:
+        return split_hostport(self.smarthost)[1]
+
+
 class Receiver(_Model):
     name: str
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
+    email_configs: list[EmailConfig] = Field(default_factory=list)
 
 
 class Route(_Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alerts.channels.base import Channel
+from alerts.channels.email import Email
 from alerts.channels.log import Log
 from alerts.channels.webhook import Webhook
 from alerts.errors import ChannelError, PermanentError, RetryableError
@@ -11,6 +12,7 @@ __all__ = [
     "CHANNELS",
     "Channel",
     "ChannelError",
+    "Email",
     "Log",
     "PermanentError",
     "RetryableError",
@@ -18,4 +20,4 @@ __all__ = [
 ]
 
 # kind -> class; the pipeline builds each receiver config entry with its kind's class.
-CHANNELS: dict[str, type[Channel]] = {"webhook": Webhook, "log": Log}
+CHANNELS: dict[str, type[Channel]] = {"webhook": Webhook, "email": Email, "log": Log}
