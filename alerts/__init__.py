@@ -1,7 +1,7 @@
 """Alerting: events -> alerts -> routing and grouping -> durable outbox -> channels."""
 
 from alerts.alert import Alert, AlertStatus
-from alerts.channels import CHANNELS, Channel, Email, Log, Webhook
+from alerts.channels import CHANNELS, Alertmanager, Channel, Email, Log, Webhook
 from alerts.errors import AlertsError, ChannelError, PermanentError, RetryableError, RoutingError
 from alerts.message import webhook_message
 from alerts.pipeline import AlertPipeline
@@ -15,6 +15,7 @@ __all__ = [
     "AlertPipeline",
     "AlertRecord",
     "AlertStatus",
+    "Alertmanager",
     "AlertsBase",
     "AlertsError",
     "Channel",

@@ -10,6 +10,7 @@ from config.load import (
     validate_site,
 )
 from config.models import (
+    AlertmanagerConfig,
     AlertsConfig,
     Area,
     ContingencyConfig,
@@ -32,6 +33,7 @@ from config.models import (
 )
 
 __all__ = [
+    "AlertmanagerConfig",
     "AlertsConfig",
     "Area",
     "ConfigError",

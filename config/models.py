@@ -29,6 +29,7 @@ __all__ = [
     "Credential",
     "Customer",
     "CustomersConfig",
+    "AlertmanagerConfig",
     "DetectorsConfig",
     "Duration",
     "EmailConfig",
@@ -262,10 +263,30 @@ class EmailConfig(_Model):
         return split_hostport(self.smarthost)[1]
 
 
+class AlertmanagerConfig(_Model):
+    """Forward alerts to an Alertmanager's ``/api/v2/alerts`` (``url`` is its base URL)."""
+
+    url: str
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("url must be http(s)://HOST[:PORT][/PATH], Alertmanager's base URL")
+        return value
+
+    @property
+    def send_resolved(self) -> bool:
+        """Always: Alertmanager resolves an alert only when told its ``endsAt``."""
+        return True
+
+
 class Receiver(_Model):
     name: str
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
     email_configs: list[EmailConfig] = Field(default_factory=list)
+    alertmanager_configs: list[AlertmanagerConfig] = Field(default_factory=list)
 
 
 class Route(_Model):

@@ -7,12 +7,14 @@
 #   chromium               headless browser for the hotline agent page (driven by Playwright)
 #   fonts-wqy-microhei     CJK glyphs, so the page's Chinese renders in screenshots
 #   prometheus-snmp-exporter  the peer that benchmarks/collector.py measures vigil against
+#   prometheus-alertmanager   Alertmanager 0.25 — the alertmanager channel's tests post to it
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PACKAGES=(snmpd snmp postgresql prometheus chromium fonts-wqy-microhei prometheus-snmp-exporter)
+PACKAGES=(snmpd snmp postgresql prometheus chromium fonts-wqy-microhei prometheus-snmp-exporter
+          prometheus-alertmanager)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

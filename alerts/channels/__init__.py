@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alerts.channels.alertmanager import Alertmanager
 from alerts.channels.base import Channel
 from alerts.channels.email import Email
 from alerts.channels.log import Log
@@ -10,6 +11,7 @@ from alerts.errors import ChannelError, PermanentError, RetryableError
 
 __all__ = [
     "CHANNELS",
+    "Alertmanager",
     "Channel",
     "ChannelError",
     "Email",
@@ -20,4 +22,9 @@ __all__ = [
 ]
 
 # kind -> class; the pipeline builds each receiver config entry with its kind's class.
-CHANNELS: dict[str, type[Channel]] = {"webhook": Webhook, "email": Email, "log": Log}
+CHANNELS: dict[str, type[Channel]] = {
+    "webhook": Webhook,
+    "email": Email,
+    "alertmanager": Alertmanager,
+    "log": Log,
+}
