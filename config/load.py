@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from config.models import Credential, Customer, Route, SiteConfig
+from config.models import Credential, Customer, EmailConfig, Route, SiteConfig, is_loopback
 
 __all__ = [
     "ConfigError",
@@ -142,6 +142,36 @@ def _check_credential(name: str, cred: Credential, base: Path | None) -> list[Co
     return issues
 
 
+def _check_email(path: str, mail: EmailConfig, base: Path | None) -> list[ConfigIssue]:
+    """Password given once and readable, paired with a user, never sent in clear off the host."""
+    issues: list[ConfigIssue] = []
+    has_password = mail.auth_password is not None or mail.auth_password_file is not None
+    if mail.auth_password is not None and mail.auth_password_file is not None:
+        issues.append(ConfigIssue(f"{path}.auth_password_file", "conflicts with auth_password: give one"))
+    elif mail.auth_password_file is not None:
+        try:
+            resolve_secret(None, None, mail.auth_password_file, base=base)
+        except ValueError as err:
+            issues.append(ConfigIssue(f"{path}.auth_password_file", str(err)))
+    if mail.auth_username is None and has_password:
+        field = "auth_password" if mail.auth_password is not None else "auth_password_file"
+        issues.append(ConfigIssue(f"{path}.{field}", "a password needs auth_username"))
+    if mail.auth_username is not None:
+        if not has_password:
+            issues.append(
+                ConfigIssue(f"{path}.auth_username", "needs auth_password or auth_password_file")
+            )
+        if not mail.require_tls and mail.port != 465 and not is_loopback(mail.host):
+            issues.append(
+                ConfigIssue(
+                    f"{path}.require_tls",
+                    f"credentials would cross the network in clear to {mail.host}: "
+                    "set require_tls: true (or use port 465)",
+                )
+            )
+    return issues
+
+
 def _route_receivers(route: Route, path: str) -> Iterable[tuple[str, str]]:
     if route.receiver is not None:
         yield f"{path}.receiver", route.receiver
@@ -218,6 +248,8 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
         if r.name in seen_r:
             issues.append(ConfigIssue(f"alerts.receivers[{i}].name", f"duplicate receiver '{r.name}'"))
         seen_r.add(r.name)
+        for j, mail in enumerate(r.email_configs):
+            issues.extend(_check_email(f"alerts.receivers[{i}].email_configs[{j}]", mail, base))
     if site.alerts.route.receiver is None:
         issues.append(ConfigIssue("alerts.route.receiver", "the root route needs a receiver"))
     for path, name in _route_receivers(site.alerts.route, "alerts.route"):

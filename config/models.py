@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from email.utils import getaddresses
 from enum import StrEnum
+from ipaddress import ip_address
 from typing import Annotated, Literal
 
 import jinja2
@@ -46,7 +47,9 @@ __all__ = [
     "TrapsConfig",
     "EnterpriseTrap",
     "WebhookConfig",
+    "is_loopback",
     "parse_duration",
+    "split_hostport",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -201,6 +204,16 @@ def split_hostport(value: str) -> tuple[str, int]:
     if not 0 < int(port) < 65536:
         raise ValueError(f"port {port} out of range")
     return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: traffic that never leaves the machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _mailbox(value: str) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alerts.channels.alertmanager import Alertmanager
 from alerts.channels.base import Channel
 from alerts.channels.email import Email
 from alerts.channels.log import Log
 from alerts.channels.webhook import Webhook
 from alerts.errors import ChannelError, PermanentError, RetryableError
+from config.models import Receiver
 
 __all__ = [
     "CHANNELS",
@@ -19,6 +22,7 @@ __all__ = [
     "PermanentError",
     "RetryableError",
     "Webhook",
+    "receiver_channels",
 ]
 
 # kind -> class; the pipeline builds each receiver config entry with its kind's class.
@@ -28,3 +32,16 @@ CHANNELS: dict[str, type[Channel]] = {
     "alertmanager": Alertmanager,
     "log": Log,
 }
+
+
+def receiver_channels(receiver: Receiver, base: Path | None = None) -> list[tuple[Channel, bool]]:
+    """Every channel a receiver's ``*_configs`` define, with its ``send_resolved``.
+
+    Webhooks come first, so integrations numbered by position (``noc``, ``noc/1``) keep the
+    names they had before the other kinds existed. ``base`` anchors relative secret files.
+    """
+    built: list[tuple[Channel, bool]] = []
+    built += [(Webhook.from_config(c), c.send_resolved) for c in receiver.webhook_configs]
+    built += [(Email.from_config(c, base), c.send_resolved) for c in receiver.email_configs]
+    built += [(Alertmanager.from_config(c), c.send_resolved) for c in receiver.alertmanager_configs]
+    return built

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from pydantic import SecretStr
 
 from alerts.errors import ChannelError, PermanentError, RetryableError
 from config.load import resolve_secret
-from config.models import EmailConfig
+from config.models import EmailConfig, is_loopback
 
 __all__ = ["Email", "default_subject"]
 
@@ -117,15 +116,6 @@ def default_subject(payload: Mapping[str, Any]) -> str:
 
 def _addr_spec(value: str) -> str:
     return getaddresses([value])[0][1]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Email:
@@ -227,7 +217,7 @@ class Email:
                     tls = True
                 if cfg.auth_username is not None:
                     # As Go's PlainAuth: credentials go in clear to a loopback relay only.
-                    if not tls and not _is_loopback(host):
+                    if not tls and not is_loopback(host):
                         raise self._error(
                             PermanentError, receiver,
                             "refusing to send credentials without TLS: set require_tls",
