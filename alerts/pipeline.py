@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -47,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.alert import Alert, format_time, to_datetime
-from alerts.channels import Channel, Log, Webhook
+from alerts.channels import Channel, Log, receiver_channels
 from alerts.errors import PermanentError, RetryableError, RoutingError
 from alerts.inhibit import DEFAULT_INHIBIT_RULES, Inhibitor, InhibitRule
 from alerts.message import webhook_message
@@ -129,6 +130,7 @@ class AlertPipeline:
         batch_size: int = 100,
         parents: Mapping[str, str] | None = None,
         inhibit_rules: Sequence[InhibitRule] | None = None,
+        secrets_dir: Path | None = None,
     ) -> None:
         self._sessions = sessions
         self.silences = SilenceStore(sessions, clock=clock)
@@ -142,7 +144,7 @@ class AlertPipeline:
         self._sending_lease = sending_lease
         self._batch_size = batch_size
         self._token = uuid.uuid4().hex  # identifies this pipeline's claims
-        self._integrations = self._build_integrations(config, channels or {})
+        self._integrations = self._build_integrations(config, channels or {}, secrets_dir)
         self._by_receiver: dict[str, list[_Integration]] = {}
         for integration in self._integrations.values():
             self._by_receiver.setdefault(integration.receiver, []).append(integration)
@@ -177,19 +179,19 @@ class AlertPipeline:
     # ----------------------------------------------------------------- set-up
     @staticmethod
     def _build_integrations(
-        config: AlertsConfig, channels: Mapping[str, Channel]
+        config: AlertsConfig, channels: Mapping[str, Channel], base: Path | None
     ) -> dict[str, _Integration]:
-        """One integration per webhook config, or one log integration for an empty receiver."""
+        """One integration per channel config (webhook, email, alertmanager), or log for an empty receiver."""
         integrations: dict[str, _Integration] = {}
         for receiver in config.receivers:
-            if not receiver.webhook_configs:
+            built = receiver_channels(receiver, base)
+            if not built:
                 name = receiver.name
                 channel = channels.get(name) or Log()
                 integrations[name] = _Integration(name, receiver.name, channel, True)
-            for index, webhook in enumerate(receiver.webhook_configs):
+            for index, (configured, send_resolved) in enumerate(built):
                 name = receiver.name if index == 0 else f"{receiver.name}/{index}"
-                built: Channel = channels.get(name) or Webhook.from_config(webhook)
-                integrations[name] = _Integration(name, receiver.name, built, webhook.send_resolved)
+                integrations[name] = _Integration(name, receiver.name, channels.get(name) or configured, send_resolved)
         unknown = set(channels) - set(integrations)
         if unknown:
             raise RoutingError(f"channels given for undefined receivers: {sorted(unknown)}")

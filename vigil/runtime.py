@@ -121,6 +121,7 @@ class Runtime:
             external_url=external,
             registry=self.registry,
             parents={el.name: el.parent for el in site.elements if el.parent},  # topology inhibition
+            secrets_dir=options.config_dir,  # relative auth_password_file
         )
         sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now)
         self.topology = Topology(site.elements, site.areas, customers)

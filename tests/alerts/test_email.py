@@ -369,3 +369,29 @@ async def test_untrusted_certificate_is_permanent(tmp_path: Path) -> None:
     finally:
         next(servers, None)
     assert box.messages == []
+
+
+async def test_pipeline_delivers_a_receivers_email_config(smtp: Mailbox, tmp_path: Path) -> None:
+    """The pipeline builds every *_configs channel of a receiver: an alert reaches the SMTP server."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from alerts import AlertPipeline, AlertsBase
+    from config.models import AlertsConfig
+
+    from .conftest import FakeClock, make_event
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    AlertsBase.metadata.create_all(engine)
+    cfg = AlertsConfig.model_validate({
+        "route": {"receiver": "noc", "group_wait": 0},
+        "receivers": [{"name": "noc", "email_configs": [_config(smtp.port).model_dump(by_alias=True)]}],
+    })
+    clock = FakeClock()
+    pipeline = AlertPipeline(sessionmaker(engine, expire_on_commit=False), cfg, clock=clock)
+    await pipeline.ingest([make_event(element="agg-yuexiu-01", at=clock())])
+    assert await pipeline.flush() == 1
+    mail = smtp.received()
+    assert "[FIRING:1]" in mail["Subject"] and "agg-yuexiu-01" in mail["Subject"]
+    assert [r["channel"] for r in pipeline.list_notifications()] == ["email"]
+    engine.dispose()
