@@ -37,6 +37,8 @@ __all__ = [
     "Element",
     "ElementRole",
     "HttpConfig",
+    "InhibitRuleConfig",
+    "QuietHoursConfig",
     "LabConfig",
     "Receiver",
     "Route",
@@ -317,15 +319,76 @@ class Route(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+_MATCHER = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*$')
+
+
+def _matchers(values: list[str]) -> list[str]:
+    """Alertmanager matcher strings: ``element="agg-1"``, ``alertname=~"Interface.*"``."""
+    for value in values:
+        if not _MATCHER.match(value):
+            raise ValueError(f'matcher {value!r}: expected name="value" with =, !=, =~ or !~')
+        if "~" in value:
+            pattern = value.split('"', 1)[1].rsplit('"', 1)[0]
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"matcher {value!r}: bad regex: {err}") from err
+    return values
+
+
+Matchers = Annotated[list[str], AfterValidator(_matchers)]
+
+
+class InhibitRuleConfig(_Model):
+    """Alertmanager's inhibit rule; ``topology: true`` also needs the source upstream of the target."""
+
+    source_matchers: Matchers = Field(min_length=1)
+    target_matchers: Matchers = Field(default_factory=list)
+    equal: list[str] = Field(default_factory=list)
+    topology: bool = False
+
+
 class AlertsConfig(_Model):
     route: Route = Route(receiver="log")
     receivers: list[Receiver] = Field(default_factory=lambda: [Receiver(name="log")])
+    # None: the shipped rules (alerts.inhibit.DEFAULT_INHIBIT_RULES); [] turns inhibition off.
+    inhibit_rules: list[InhibitRuleConfig] | None = None
+
+
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class QuietHoursConfig(_Model):
+    """No customer SMS between ``start`` and ``end`` (local ``timezone``; may cross midnight)."""
+
+    start: str = "22:00"
+    end: str = "08:00"
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00-23:59)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from err
+        return value
 
 
 class SmsConfig(_Model):
     sink: Literal["console", "file"] = "file"
     path: str = "sms-outbox.jsonl"  # relative to the data dir
     sender: str = "10000"
+    quiet_hours: QuietHoursConfig | None = None  # off unless set
 
 
 class ContingencyConfig(_Model):

@@ -431,6 +431,11 @@ class ContingencyManager:
         if not plan.customers:
             return StepOutcome(StepStatus.SKIPPED, "no affected customers")
         due = incident.opened_at + plan.hold_down
+        quiet = plan.quiet()
+        if quiet is not None and quiet.contains(due):
+            due = quiet.defer(due)
+            self._timeline(session, incident.id, now,
+                           f"outage SMS held for quiet hours ({quiet.describe()}) until {_iso(due)}")
         n = self._queue(session, incident, plan, "outage", None, now, due)
         return StepOutcome(StepStatus.TRIGGERED, f"{n} outage SMS queued, due at {_iso(due)}")
 
@@ -457,8 +462,13 @@ class ContingencyManager:
             SmsMessage.status == SmsStatus.SENT.value)))
         if not texted:
             return StepOutcome(StepStatus.SKIPPED, "nobody was texted about the outage")
-        n = self._queue(session, incident, plan, "restored", texted, now, now)
-        return StepOutcome(StepStatus.TRIGGERED, f"{n} restored SMS queued")
+        quiet = plan.quiet()
+        due = now if quiet is None else quiet.defer(now)
+        if quiet is not None and due != now:
+            self._timeline(session, incident.id, now,
+                           f"restored SMS held for quiet hours ({quiet.describe()}) until {_iso(due)}")
+        n = self._queue(session, incident, plan, "restored", texted, now, due)
+        return StepOutcome(StepStatus.TRIGGERED, f"{n} restored SMS queued, due at {_iso(due)}")
 
     def _clear_banners(
         self, session: Session, incident: IncidentRecord, plan: Plan, now: float

@@ -7,6 +7,7 @@ from typing import Any
 
 from config.models import ContingencyConfig
 from contingency.errors import UnknownElementError
+from contingency.quiet import QuietHours
 from contingency.scripts import LANGUAGES, AreaView
 from contingency.topology import Topology, normalize_phone
 
@@ -39,6 +40,11 @@ class Plan:
     languages: tuple[str, ...]
     sender: str
     cause: str = ""
+    quiet_hours: tuple[str, str, str] | None = None  # (start "HH:MM", end, IANA zone)
+
+    def quiet(self) -> QuietHours | None:
+        """The quiet hours snapshotted with the plan, if any."""
+        return None if self.quiet_hours is None else QuietHours.parse(*self.quiet_hours)
 
     def area(self, area_id: str) -> AreaView | None:
         """The planned area with this id, or None."""
@@ -61,6 +67,7 @@ class Plan:
             languages=tuple(data["languages"]),
             sender=data["sender"],
             cause=data.get("cause", ""),
+            quiet_hours=tuple(data["quiet_hours"]) if data.get("quiet_hours") else None,  # type: ignore[arg-type]
         )
 
 
@@ -72,6 +79,7 @@ def build_plan(topology: Topology, config: ContingencyConfig, element: str, caus
         known = True
     except UnknownElementError:
         areas, customers, known = [], [], False
+    quiet = config.sms.quiet_hours
     planned: list[PlannedCustomer] = []
     seen: set[str] = set()
     for c in customers:
@@ -93,4 +101,5 @@ def build_plan(topology: Topology, config: ContingencyConfig, element: str, caus
         languages=tuple(sorted({p.language for p in planned})),
         sender=config.sms.sender,
         cause=cause,
+        quiet_hours=None if quiet is None else (quiet.start, quiet.end, quiet.timezone),
     )

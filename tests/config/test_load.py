@@ -138,3 +138,42 @@ def test_bad_detectors_composite_is_named(tmp_path, monkeypatch, value):
     monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
     issues = issues_of(write(tmp_path, GOOD + f"detectors:\n  composite: {value}\n"))
     assert issues == {"detectors.composite": "Input should be a valid boolean"}, issues
+
+
+def test_quiet_hours_and_inhibit_rules_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    extra = (
+        "contingency:\n  sms:\n    quiet_hours: {start: \"22:30\", end: \"07:30\", timezone: Asia/Urumqi}\n"
+    )
+    site = load_site(write(tmp_path, GOOD.replace("    - name: oncall\n", "    - name: oncall\n  inhibit_rules:\n"
+                                                  "    - {source_matchers: ['severity=\"critical\"'],"
+                                                  " target_matchers: ['severity=~\"warning|info\"'],"
+                                                  " equal: [element]}\n") + extra)).config
+    quiet = site.contingency.sms.quiet_hours
+    assert quiet is not None and (quiet.start, quiet.end, quiet.timezone) == ("22:30", "07:30", "Asia/Urumqi")
+    [rule] = site.alerts.inhibit_rules or []
+    assert rule.equal == ["element"] and rule.target_matchers == ['severity=~"warning|info"']
+    assert load_site(write(tmp_path, GOOD)).config.alerts.inhibit_rules is None  # the shipped rules
+
+
+@pytest.mark.parametrize(
+    ("fragment", "path", "message"),
+    [
+        ("contingency:\n  sms:\n    quiet_hours: {start: \"24:00\"}\n", "contingency.sms.quiet_hours.start", "HH:MM"),
+        ("contingency:\n  sms:\n    quiet_hours: {timezone: Mars/Base}\n", "contingency.sms.quiet_hours.timezone",
+         "unknown time zone"),
+    ],
+)
+def test_bad_quiet_hours_are_named(tmp_path, monkeypatch, fragment, path, message):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    issues = issues_of(write(tmp_path, GOOD + fragment))
+    assert path in issues and message in issues[path], issues
+
+
+def test_bad_inhibit_matcher_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    rules = "  inhibit_rules:\n    - {source_matchers: [element=agg-n]}\n"
+    bad = GOOD.replace("    - name: oncall\n", "    - name: oncall\n" + rules)
+    issues = issues_of(write(tmp_path, bad))
+    assert any(p.startswith("alerts.inhibit_rules[0].source_matchers") and "expected name" in m
+               for p, m in issues.items()), issues
