@@ -134,7 +134,12 @@ class AlertPipeline:
     ) -> None:
         self._sessions = sessions
         self.silences = SilenceStore(sessions, clock=clock)
-        self._inhibitor = Inhibitor(DEFAULT_INHIBIT_RULES if inhibit_rules is None else inhibit_rules, parents)
+        if inhibit_rules is None:
+            inhibit_rules = DEFAULT_INHIBIT_RULES if config.inhibit_rules is None else [
+                InhibitRule.parse(r.source_matchers, r.target_matchers, r.equal, topology=r.topology)
+                for r in config.inhibit_rules
+            ]
+        self._inhibitor = Inhibitor(inhibit_rules, parents)
         self._config = config
         self._clock = clock
         self._external_url = external_url

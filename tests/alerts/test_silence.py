@@ -230,3 +230,34 @@ async def test_unreachable_upstream_element_holds_back_the_storm_below(
     assert await p.flush() == 2  # agg-1 resolved (heard firing) + olt-2 firing
     sent = sorted((b["status"], a["labels"]["element"]) for b in receiver.posts("/noc")[1:] for a in b["alerts"])
     assert sent == [("firing", "olt-2"), ("resolved", "agg-1")]
+
+
+async def test_configured_inhibit_rules_replace_the_shipped_ones(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    events = [
+        make_event(name="ElementUnreachable", element="agg-1", at=clock()),
+        make_event(element="olt-1", at=clock(), extra=(("severity", "warning"),)),
+        make_event(name="LinkDown", element="olt-1", at=clock(), extra=(("severity", "critical"), ("ifIndex", "2"))),
+    ]
+    parents = {"olt-1": "agg-1"}
+    cfg = config(receiver, "/noc", group_wait=0, group_by=["element"])
+    # [] turns inhibition off: all three alerts are sent
+    off = pipeline(sessions, cfg.model_copy(update={"inhibit_rules": []}), clock, parents=parents)
+    await off.ingest(events)
+    await off.flush()
+    assert sorted(len(b["alerts"]) for b in receiver.posts("/noc")) == [1, 2]
+    rule = {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["element"]}
+    custom = cfg.model_validate({**cfg.model_dump(by_alias=True), "inhibit_rules": [rule]})
+    assert p_inhibited(pipeline(sessions, custom, clock, parents=parents)) == {"olt-1": "LinkDown"}
+
+
+def p_inhibited(p: Any) -> dict[str, str]:
+    """Element -> alertname of the inhibiting alert, over the firing alerts ``p`` stores."""
+    alerts = p.list_alerts("firing")
+    by_fp = {a["fingerprint"]: a for a in alerts}
+    return {
+        a["labels"]["element"]: by_fp[a["inhibited_by"][0]]["labels"]["alertname"]
+        for a in alerts
+        if a["inhibited_by"]
+    }
