@@ -250,6 +250,14 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
         seen_r.add(r.name)
         for j, mail in enumerate(r.email_configs):
             issues.extend(_check_email(f"alerts.receivers[{i}].email_configs[{j}]", mail, base))
+        for field in ("dingtalk_configs", "feishu_configs"):
+            for j, robot in enumerate(getattr(r, field)):
+                if robot.secret_file is not None:
+                    try:
+                        resolve_secret(None, None, robot.secret_file, base=base)
+                    except ValueError as err:
+                        path = f"alerts.receivers[{i}].{field}[{j}].secret_file"
+                        issues.append(ConfigIssue(path, str(err)))
     if site.alerts.route.receiver is None:
         issues.append(ConfigIssue("alerts.route.receiver", "the root route needs a receiver"))
     for path, name in _route_receivers(site.alerts.route, "alerts.route"):

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "CustomersConfig",
     "AlertmanagerConfig",
     "DetectorsConfig",
+    "DingTalkConfig",
     "Duration",
     "EmailConfig",
     "Element",
@@ -48,6 +50,8 @@ __all__ = [
     "SnmpDefaults",
     "TrapsConfig",
     "EnterpriseTrap",
+    "FeishuConfig",
+    "WeComConfig",
     "WebhookConfig",
     "is_loopback",
     "parse_duration",
@@ -297,11 +301,72 @@ class AlertmanagerConfig(_Model):
         return True
 
 
+def _robot_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise ValueError("url must be the robot's http(s) webhook URL")
+    return value
+
+
+# A mobile number as the chat vendors take it: digits, optionally +86 / 86- prefixed.
+Mobile = Annotated[str, Field(pattern=r"^\+?[0-9][0-9-]{4,19}$")]
+
+
+class _RobotConfig(_Model):
+    """A group-chat custom robot: its webhook URL, and Jinja2 ``title``/``text`` over the message."""
+
+    url: Annotated[str, AfterValidator(_robot_url)]
+    send_resolved: bool = True
+    timeout: Duration = 10.0
+    mention_all: bool = False  # @all (the robot may need to be a group admin for it)
+    title: Template = None  # default: Alertmanager's subject, "[FIRING:2] LinkDown (agg-1 critical)"
+    text: Template = None  # markdown; default: summary, element, severity, times, value, link
+
+
+class _SignedRobotConfig(_RobotConfig):
+    """A robot whose security setting is "signature" (加签): give ``secret`` or ``secret_file``."""
+
+    secret: SecretStr | None = None
+    secret_file: str | None = None  # first line; relative to the config file
+
+    @field_validator("secret_file")
+    @classmethod
+    def _one_secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("secret") is not None:
+            raise ValueError("conflicts with secret: give one")
+        return value
+
+
+class DingTalkConfig(_SignedRobotConfig):
+    """DingTalk (钉钉) custom robot: ``https://oapi.dingtalk.com/robot/send?access_token=...``."""
+
+    mentions: list[Mobile] = Field(default_factory=list)  # atMobiles
+
+
+class WeComConfig(_RobotConfig):
+    """WeCom (企业微信) group robot: ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...``.
+
+    WeCom's markdown cannot @ by mobile: with ``mentions`` or ``mention_all`` the message goes
+    as plain text with ``mentioned_mobile_list``.
+    """
+
+    mentions: list[Mobile] = Field(default_factory=list)  # mentioned_mobile_list
+
+
+class FeishuConfig(_SignedRobotConfig):
+    """Feishu/Lark (飞书) custom bot: ``https://open.feishu.cn/open-apis/bot/v2/hook/<id>``.
+
+    Feishu @-mentions need open_ids, not mobiles: only ``mention_all`` is offered.
+    """
+
+
 class Receiver(_Model):
     name: str
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
     email_configs: list[EmailConfig] = Field(default_factory=list)
     alertmanager_configs: list[AlertmanagerConfig] = Field(default_factory=list)
+    dingtalk_configs: list[DingTalkConfig] = Field(default_factory=list)
+    wecom_configs: list[WeComConfig] = Field(default_factory=list)
+    feishu_configs: list[FeishuConfig] = Field(default_factory=list)
 
 
 class Route(_Model):

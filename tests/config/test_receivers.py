@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import AlertmanagerConfig, EmailConfig, load_site
+from config.models import DingTalkConfig, FeishuConfig, WeComConfig
 
 from .test_load import issues_of
 
@@ -96,3 +97,65 @@ def test_broken_channel_field_is_named(tmp_path: Path, old: str, new: str, path:
 def test_plain_auth_to_loopback_and_port_465_is_allowed(tmp_path: Path) -> None:
     text = SITE.replace('"smtp.example.cn:587"', '"smtp.example.cn:465"').replace("require_tls: true", "")
     assert load_site(write(tmp_path, text)).config.alerts.receivers[0].email_configs[1].port == 465
+
+
+ROBOTS = """\
+site: test
+alerts:
+  route: {receiver: noc}
+  receivers:
+    - name: noc
+      dingtalk_configs:
+        - url: "https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789"
+          secret_file: robot.secret
+          mentions: ["13800001111", "+86-13900002222"]
+          title: "{{ status }} {{ commonLabels.element }}"
+      wecom_configs:
+        - url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-0000"
+          send_resolved: false
+      feishu_configs:
+        - url: "https://open.feishu.cn/open-apis/bot/v2/hook/0d3c1b7e-0000"
+          secret: SECabc
+          mention_all: true
+          text: "{% for a in alerts %}{{ a.labels.element }}{% endfor %}"
+"""
+
+
+def test_robot_configs_load(tmp_path: Path) -> None:
+    (tmp_path / "robot.secret").write_text("SECdingtalk\n", encoding="utf-8")
+    receiver = load_site(write(tmp_path, ROBOTS)).config.alerts.receivers[0]
+    [ding], [wecom], [feishu] = receiver.dingtalk_configs, receiver.wecom_configs, receiver.feishu_configs
+    assert isinstance(ding, DingTalkConfig) and isinstance(wecom, WeComConfig) and isinstance(feishu, FeishuConfig)
+    assert (ding.secret_file, ding.mentions, ding.send_resolved) == (
+        "robot.secret", ["13800001111", "+86-13900002222"], True)
+    assert (wecom.send_resolved, wecom.mentions, wecom.timeout) == (False, [], 10.0)
+    assert feishu.mention_all and "SECabc" not in repr(feishu)  # a SecretStr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "fragment"),
+    [
+        ('"https://oapi.dingtalk.com', '"oapi.dingtalk.com', "alerts.receivers[0].dingtalk_configs[0].url",
+         "http(s) webhook URL"),
+        ("secret_file: robot.secret", "secret_file: missing.secret",
+         "alerts.receivers[0].dingtalk_configs[0].secret_file", "cannot read secret file"),
+        ("secret_file: robot.secret", "secret: x\n          secret_file: robot.secret",
+         "alerts.receivers[0].dingtalk_configs[0].secret_file", "conflicts with secret"),
+        ('"+86-13900002222"', '"call me"', "alerts.receivers[0].dingtalk_configs[0].mentions[1]",
+         "should match pattern"),
+        ('title: "{{ status }}', 'title: "{{ status }', "alerts.receivers[0].dingtalk_configs[0].title",
+         "template syntax error"),
+        ("send_resolved: false", "send_resolved: false\n          secret: x",
+         "alerts.receivers[0].wecom_configs[0].secret", "unknown field"),
+        ("mention_all: true", "mentions: ['13800001111']", "alerts.receivers[0].feishu_configs[0].mentions",
+         "unknown field"),
+        ("{% for a in alerts %}", "{% for a in alerts", "alerts.receivers[0].feishu_configs[0].text",
+         "template syntax error"),
+    ],
+)
+def test_broken_robot_field_is_named(tmp_path: Path, old: str, new: str, path: str, fragment: str) -> None:
+    (tmp_path / "robot.secret").write_text("SECdingtalk\n", encoding="utf-8")
+    assert old in ROBOTS
+    issues = issues_of(write(tmp_path, ROBOTS.replace(old, new, 1)))
+    assert path in issues, issues
+    assert fragment in issues[path]
