@@ -223,6 +223,20 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
             seen.add(cur)
             cur = parents[cur]
 
+    sms = site.contingency.sms
+    if sms.sink == "kannel" and sms.kannel is None:
+        issues.append(ConfigIssue("contingency.sms.kannel", "sink: kannel needs a kannel: {url, username, password}"))
+    if sms.kannel is not None:
+        given = [f for f in ("password", "password_env", "password_file") if getattr(sms.kannel, f) is not None]
+        if len(given) != 1:
+            issues.append(ConfigIssue("contingency.sms.kannel.password",
+                                      "give exactly one of password, password_env, password_file"))
+        else:
+            try:
+                resolve_secret(sms.kannel.password, sms.kannel.password_env, sms.kannel.password_file, base=base)
+            except ValueError as err:
+                issues.append(ConfigIssue(f"contingency.sms.kannel.{given[0]}", str(err)))
+
     if site.lab.enabled:
         if site.lab.fault_element is not None and site.lab.fault_element not in parents:
             issues.append(

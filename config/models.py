@@ -40,6 +40,7 @@ __all__ = [
     "ElementRole",
     "HttpConfig",
     "InhibitRuleConfig",
+    "KannelConfig",
     "QuietHoursConfig",
     "LabConfig",
     "Receiver",
@@ -449,11 +450,31 @@ class QuietHoursConfig(_Model):
         return value
 
 
+class KannelConfig(_Model):
+    """A Kannel SMS gateway's HTTP ``sendsms`` interface (a ``sendsms-user`` of its smsbox)."""
+
+    url: str  # e.g. http://127.0.0.1:13013 (the smsbox sendsms-port)
+    username: str
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: str | None = None  # relative to the config file
+    smsc: str | None = None  # route through this smsc-id
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL of the smsbox sendsms interface")
+        return value
+
+
 class SmsConfig(_Model):
-    sink: Literal["console", "file"] = "file"
+    sink: Literal["console", "file", "kannel"] = "file"
     path: str = "sms-outbox.jsonl"  # relative to the data dir
     sender: str = "10000"
     quiet_hours: QuietHoursConfig | None = None  # off unless set
+    kannel: KannelConfig | None = None  # required by sink: kannel
 
 
 class ContingencyConfig(_Model):

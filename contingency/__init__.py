@@ -21,7 +21,7 @@ from contingency.scripts import (
     render_sms,
     sms_segments,
 )
-from contingency.sms import SMS_SINKS, ConsoleSmsSink, FileSmsSink, SmsSink, sink_from_config
+from contingency.sms import SMS_SINKS, ConsoleSmsSink, FileSmsSink, KannelSmsSink, SmsSink, sink_from_config
 from contingency.store import (
     BannerRecord,
     ContingencyBase,
@@ -48,6 +48,7 @@ __all__ = [
     "ContingencyError",
     "ContingencyManager",
     "FileSmsSink",
+    "KannelSmsSink",
     "IncidentRecord",
     "IncidentStatus",
     "IncidentStep",

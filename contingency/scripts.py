@@ -137,9 +137,14 @@ def banner_text(language: str, ctx: IncidentView) -> str:
     return _one_line(_render("banner", language, ctx), language)
 
 
+def is_gsm7(text: str) -> bool:
+    """Whether ``text`` fits the GSM 03.38 alphabet (else the whole message is sent as UCS-2)."""
+    return all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text)
+
+
 def sms_segments(text: str) -> int:
     """Number of SMS parts ``text`` needs: GSM-7 160/153 septets, else UCS-2 70/67 units."""
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text):
+    if is_gsm7(text):
         costs = [2 if ch in _GSM_EXTENDED else 1 for ch in text]
         single, part = 160, 153
     else:

@@ -1,7 +1,15 @@
-"""Where customer SMS go: a Protocol, a JSON-lines file sink, a console sink and their registry.
+"""Where customer SMS go: a Protocol, a JSON-lines file sink, a console sink, a Kannel gateway.
 
 A sink is keyed by ``message_id``: sending the same id twice delivers once, so a retry after a
-crash between "sent" and "recorded" never texts a customer twice.
+crash between "sent" and "recorded" never texts a customer twice (for the file sink across
+restarts; for Kannel within the process, since its ``sendsms`` interface has no idempotency key).
+
+:class:`KannelSmsSink` hands each message to a Kannel SMS gateway's HTTP ``sendsms`` interface
+(the open-source gateway operators run in front of their SMSCs): GSM-7 text as is, anything else
+(Chinese) as UCS-2 (``coding=2``, ``charset=UTF-8``); long texts are split by Kannel (set
+``max-messages`` and ``concatenation = true`` in the ``sendsms-user`` group). Kannel's answers map
+to the sink errors: ``0: Accepted`` / ``3: Queued`` = sent; 4xx (bad credentials, bad number) =
+permanent; 5xx, timeouts and refused connections = retryable.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import httpx
+
+from config.load import resolve_secret
 from config.models import SmsConfig
 from contingency.errors import SmsPermanentError, SmsRetryableError
-from contingency.scripts import sms_segments
+from contingency.scripts import is_gsm7, sms_segments
 
-__all__ = ["SMS_SINKS", "ConsoleSmsSink", "FileSmsSink", "SmsSink", "sink_from_config"]
+__all__ = ["SMS_SINKS", "ConsoleSmsSink", "FileSmsSink", "KannelSmsSink", "SmsSink", "sink_from_config"]
 
 _PHONE = re.compile(r"^\+?[0-9]{5,15}$")
 
@@ -117,9 +128,64 @@ class ConsoleSmsSink:
         self._sent.add(message_id)
 
 
-SMS_SINKS: dict[str, type[FileSmsSink] | type[ConsoleSmsSink]] = {
+class KannelSmsSink:
+    """Sends through a Kannel gateway's ``/cgi-bin/sendsms`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str,
+        password: str,
+        sender: str = "10000",
+        timeout: float = 10.0,
+        smsc: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/") + "/cgi-bin/sendsms" if "/cgi-bin/" not in url else url
+        self.sender = sender
+        self._auth = {"username": username, "password": password}
+        self._smsc = smsc
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._lock = threading.Lock()
+        self._sent: set[str] = set()
+
+    def send(self, phone: str, text: str, *, message_id: str) -> None:
+        """One ``sendsms`` request per message id."""
+        _check(phone, text, message_id)
+        with self._lock:
+            if message_id in self._sent:
+                return
+        params = {**self._auth, "to": phone.lstrip("+"), "from": self.sender, "text": text, "charset": "UTF-8"}
+        if not is_gsm7(text):
+            params["coding"] = "2"  # UCS-2: Chinese, or any character outside GSM 03.38
+        if self._smsc:
+            params["smsc"] = self._smsc
+        try:
+            response = self._client.get(self.url, params=params)
+        except httpx.TimeoutException as err:
+            raise SmsRetryableError(phone, f"kannel {self.url}: timed out", message_id=message_id) from err
+        except httpx.HTTPError as err:
+            raise SmsRetryableError(phone, f"kannel {self.url}: {type(err).__name__}: {err}",
+                                    message_id=message_id) from err
+        body = response.text.strip()[:200]
+        if response.status_code >= 500 or response.status_code == 429:
+            raise SmsRetryableError(phone, f"kannel {self.url}: HTTP {response.status_code} {body}",
+                                    message_id=message_id)
+        if response.status_code >= 400 or not body.startswith(("0:", "3:")):
+            raise SmsPermanentError(phone, f"kannel {self.url}: HTTP {response.status_code} {body}",
+                                    message_id=message_id)
+        with self._lock:
+            self._sent.add(message_id)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+SMS_SINKS: dict[str, type[FileSmsSink] | type[ConsoleSmsSink] | type[KannelSmsSink]] = {
     "file": FileSmsSink,
     "console": ConsoleSmsSink,
+    "kannel": KannelSmsSink,
 }
 
 
@@ -129,8 +195,19 @@ def sink_from_config(
     *,
     clock: Callable[[], float] = time.time,
     console_write: Callable[[str], None] = print,
+    base: Path | None = None,
 ) -> SmsSink:
-    """The sink ``config.sink`` names; a relative file path is taken inside ``data_dir``."""
+    """The sink ``config.sink`` names; a relative file path is taken inside ``data_dir``.
+
+    ``base`` anchors a relative Kannel ``password_file`` (the config file's folder).
+    """
+    if config.sink == "kannel":
+        k = config.kannel
+        if k is None:
+            raise ValueError("contingency.sms.kannel: sink kannel needs its settings")
+        secret = resolve_secret(k.password, k.password_env, k.password_file, base=base)
+        return KannelSmsSink(k.url, username=k.username, password=secret.get_secret_value() if secret else "",
+                             sender=config.sender, timeout=k.timeout, smsc=k.smsc)
     if config.sink == "file":
         path = Path(config.path)
         return FileSmsSink(path if path.is_absolute() else data_dir / path, sender=config.sender,

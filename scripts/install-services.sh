@@ -8,13 +8,14 @@
 #   fonts-wqy-microhei     CJK glyphs, so the page's Chinese renders in screenshots
 #   prometheus-snmp-exporter  the peer that benchmarks/collector.py measures vigil against
 #   prometheus-alertmanager   Alertmanager 0.25 — the alertmanager channel's tests post to it
+#   kannel, kannel-extras  Kannel SMS gateway (bearerbox, smsbox) and its fake SMSC — the SMS sink's tests
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES=(snmpd snmp postgresql prometheus chromium fonts-wqy-microhei prometheus-snmp-exporter
-          prometheus-alertmanager)
+          prometheus-alertmanager kannel kannel-extras)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -123,7 +123,7 @@ class Runtime:
             parents={el.name: el.parent for el in site.elements if el.parent},  # topology inhibition
             secrets_dir=options.config_dir,  # relative auth_password_file
         )
-        sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now)
+        sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now, base=options.config_dir)
         self.topology = Topology(site.elements, site.areas, customers)
         self.contingency = ContingencyManager(
             self.sessions, self.topology, site.contingency, sink, clock=now, registry=self.registry
@@ -269,7 +269,9 @@ class Runtime:
         except Exception:
             log.exception("alert delivery failed")
         try:
-            self.contingency.tick()
+            # in a worker thread: a real SMS gateway (Kannel) answers over HTTP, and hundreds of
+            # texts must not stall polls and the web app; the manager serialises itself with a lock
+            await asyncio.to_thread(self.contingency.tick)
         except Exception:
             log.exception("contingency tick failed")
 

@@ -10,6 +10,7 @@ from contingency import (
     SMS_SINKS,
     ConsoleSmsSink,
     FileSmsSink,
+    KannelSmsSink,
     SmsPermanentError,
     SmsRetryableError,
     SmsSink,
@@ -59,7 +60,7 @@ def test_console_sink() -> None:
 
 
 def test_registry_and_config(tmp_path: Path) -> None:
-    assert {"file": FileSmsSink, "console": ConsoleSmsSink} == SMS_SINKS
+    assert {"file": FileSmsSink, "console": ConsoleSmsSink, "kannel": KannelSmsSink} == SMS_SINKS
     sink = sink_from_config(SmsConfig(sink="file", path="o.jsonl", sender="10001"), tmp_path)
     assert isinstance(sink, FileSmsSink) and sink.path == tmp_path / "o.jsonl"
     assert sink.sender == "10001" and isinstance(sink, SmsSink)
