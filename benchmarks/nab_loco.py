@@ -2,8 +2,8 @@
 
     python benchmarks/nab_loco.py [--nab ../shared/nab]
 
-A small grid over the three tuned settings of :class:`detectors.composite.CompositeConfig`
-(``ctx_weight`` x ``record_margin`` x ``record_memory``, everything else fixed at
+A small grid over the four tuned settings of :class:`detectors.composite.CompositeConfig`
+(``ctx_gate`` x ``ctx_weight`` x ``record_margin`` x ``record_memory``, everything else fixed at
 :data:`~detectors.composite.DEFAULTS`) is scored on the development files. For each of the
 7 categories, the setting *and the threshold* are chosen on the other 6 categories (standard
 profile, best threshold) and the 7th is scored with them: that is the held-out figure.
@@ -39,6 +39,7 @@ from benchmarks.nab import load_corpus, run_detector
 from detectors.composite import DEFAULT_THRESHOLD, DEFAULTS
 
 GRID: dict[str, tuple[float, ...]] = {
+    "ctx_gate": (0.0, 1.5, 1.75, 2.0),
     "ctx_weight": (0.0, 0.2, 0.3, 0.4),
     "record_margin": (0.1, 0.2, 0.3),
     "record_memory": (2.0, 4.0, 8.0),
