@@ -223,6 +223,16 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
             seen.add(cur)
             cur = parents[cur]
 
+    http = site.http
+    tokens = [f for f in ("write_token", "write_token_env", "write_token_file") if getattr(http, f) is not None]
+    if len(tokens) > 1:
+        issues.append(ConfigIssue(f"http.{tokens[1]}", f"conflicts with {tokens[0]}: give one"))
+    elif tokens:
+        try:
+            resolve_secret(http.write_token, http.write_token_env, http.write_token_file, base=base)
+        except ValueError as err:
+            issues.append(ConfigIssue(f"http.{tokens[0]}", str(err)))
+
     sms = site.contingency.sms
     if sms.sink == "kannel" and sms.kannel is None:
         issues.append(ConfigIssue("contingency.sms.kannel", "sink: kannel needs a kannel: {url, username, password}"))

@@ -535,6 +535,10 @@ class LabConfig(_Model):
 
 class HttpConfig(_Model):
     listen: str = "127.0.0.1:8080"
+    # Bearer token for the API's writes (silences). Unset: writes are open (fine on 127.0.0.1 only).
+    write_token: SecretStr | None = None
+    write_token_env: str | None = None
+    write_token_file: str | None = None  # relative to the config file
 
     @field_validator("listen")
     @classmethod

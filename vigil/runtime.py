@@ -32,6 +32,7 @@ from collectors.targets import target_for, targets_for
 from collectors.trap import Trap
 from collectors.traps import TrapListener, V3User
 from config import Customer, Element, SiteConfig
+from config.load import resolve_secret
 from contingency import ContingencyManager, Topology, sink_from_config
 from detectors import DetectionEngine, Event
 from detectors.reachability import ReachabilityRule
@@ -138,10 +139,20 @@ class Runtime:
             contingency=self.contingency,
             status=self.status,
             silences=self.alerts.silences,
+            write_token=self._write_token(site, options.config_dir),
         )
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._inflight_events: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def _write_token(site: SiteConfig, base: Path | None) -> str | None:
+        h = site.http
+        secret = resolve_secret(h.write_token, h.write_token_env, h.write_token_file, base=base)
+        if secret is None:
+            log.warning("http.write_token is not set: anyone who reaches %s can create silences", site.http.listen)
+            return None
+        return secret.get_secret_value()
 
     def _detection_engine(self, site: SiteConfig) -> DetectionEngine:
         """The engine, restored from the data dir after a restart (no new warm-up) when possible."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -50,6 +51,7 @@ def create_app(
     contingency: _Contingency,
     status: Callable[[], dict[str, Any]],
     silences: _Silences | None = None,
+    write_token: str | None = None,
 ) -> FastAPI:
     """Build the FastAPI app over the running rooms (they are only read here)."""
     app = FastAPI(title="vigil", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -103,7 +105,7 @@ def create_app(
         return contingency.impact(phone)
 
     if silences is not None:
-        _silence_routes(app, silences)
+        _silence_routes(app, silences, write_token)
 
     @app.get("/agent", response_class=HTMLResponse, include_in_schema=False)
     def agent_page(request: Request) -> HTMLResponse:
@@ -120,15 +122,33 @@ def create_app(
     return app
 
 
-def _silence_routes(app: FastAPI, silences: _Silences) -> None:
+def _writer(token: str | None) -> Callable[[Request], None]:
+    """A dependency that lets a write through only with ``Authorization: Bearer <token>`` (if set)."""
+
+    def check(request: Request) -> None:
+        if token is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise HTTPException(
+                401, detail="this API write needs Authorization: Bearer <http.write_token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def _silence_routes(app: FastAPI, silences: _Silences, write_token: str | None) -> None:
     """Alertmanager's ``/api/v2`` silence endpoints (amtool-compatible shapes), on vigil's clock."""
+    writer = [Depends(_writer(write_token))]
 
     @app.get("/api/v2/silences")
     def list_silences() -> list[dict[str, Any]]:
         now = silences.now()
         return [s.to_api(now) for s in silences.list()]
 
-    @app.post("/api/v2/silences")
+    @app.post("/api/v2/silences", dependencies=writer)
     async def post_silence(request: Request) -> dict[str, str]:
         try:
             body = await request.json()
@@ -148,7 +168,7 @@ def _silence_routes(app: FastAPI, silences: _Silences) -> None:
         except KeyError as err:
             raise HTTPException(404, detail=f"silence {silence_id!r} not found") from err
 
-    @app.delete("/api/v2/silence/{silence_id}")
+    @app.delete("/api/v2/silence/{silence_id}", dependencies=writer)
     def delete_silence(silence_id: str) -> dict[str, str]:
         try:
             silences.expire(silence_id)

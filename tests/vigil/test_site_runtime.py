@@ -25,6 +25,7 @@ traps: {{listen: "127.0.0.1:{traps}"}}
 customers: {{file: customers.csv}}
 detectors: {{unreachable_after: 2}}
 contingency: {{hold_down: 1s}}
+http: {{write_token_file: api.token}}
 """
 
 
@@ -32,6 +33,7 @@ def test_unreachable_element_and_link_down_trap(tmp_path: Path) -> None:
     snmptrap = require_binary("snmptrap")
     port, traps = free_tcp_port(), free_udp_port()
     (tmp_path / "site.yaml").write_text(SITE.format(dead=free_udp_port(), traps=traps), encoding="utf-8")
+    (tmp_path / "api.token").write_text("t0ken-for-the-noc\n", encoding="utf-8")
     (tmp_path / "customers.csv").write_text(
         "account,phone,area,element\nA1,8613900000001,a1,olt-1\nA2,8613900000002,a1,olt-1\n", encoding="utf-8"
     )
@@ -75,6 +77,19 @@ def test_unreachable_element_and_link_down_trap(tmp_path: Path) -> None:
         assert 'vigil_target_up{element="olt-1"} 0.0' in metrics
         incidents = httpx.get(url + "/api/v1/incidents", timeout=3).json()
         assert [i["element"] for i in incidents] == ["olt-1"] and incidents[0]["customers"] == 2
+        # writes need the bearer token from http.write_token_file; a silence mutes olt-1's alerts
+        body = {"matchers": ['element="olt-1"'], "endsAt": "2099-01-01T00:00:00Z", "createdBy": "noc",
+                "comment": "fibre cut, field team on site"}
+        refused = httpx.post(url + "/api/v2/silences", json=body, timeout=3)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.post(url + "/api/v2/silences", json=body, headers={"Authorization": "Bearer nope"}, timeout=3)
+        assert wrong.status_code == 401
+        ok = httpx.post(url + "/api/v2/silences", json=body, headers={"Authorization": "Bearer t0ken-for-the-noc"},
+                        timeout=3)
+        assert ok.status_code == 200, ok.text
+        sid = ok.json()["silenceID"]
+        assert all(a["silenced_by"] == [sid] for a in alerts().values() if a["status"] == "firing")
+        assert httpx.delete(f"{url}/api/v2/silence/{sid}", timeout=3).status_code == 401
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
