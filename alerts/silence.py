@@ -139,6 +139,12 @@ class Silence:
     created_by: str
     comment: str
     updated_at: datetime
+    created_at: datetime | None = None  # None: made before vigil recorded it
+
+    @property
+    def scheduled(self) -> bool:
+        """Announced ahead of its start: a planned maintenance window, not an ad-hoc mute."""
+        return self.created_at is not None and self.starts_at > self.created_at
 
     def __post_init__(self) -> None:
         if not self.matchers:
@@ -239,7 +245,7 @@ class SilenceStore:
                 updated_at=now,
             )
             if record is None:
-                record = SilenceRecord(id=new_id)
+                record = SilenceRecord(id=new_id, created_at=now)
                 session.add(record)
             record.matchers = [m.to_api() for m in silence.matchers]
             record.starts_at = silence.starts_at
@@ -258,7 +264,7 @@ class SilenceStore:
                 raise KeyError(silence_id)
             if record.ends_at > now:
                 record.ends_at = max(now, record.starts_at + timedelta(microseconds=1))
-                if record.starts_at > now:
+                if record.starts_at >= now:  # pending, or started this very instant
                     record.starts_at = now - timedelta(microseconds=1)
                     record.ends_at = now
                 record.updated_at = now
@@ -286,6 +292,16 @@ class SilenceStore:
         return [_from_record(r) for r in rows]
 
 
+    def matching(self, labels: Mapping[str, str], *, scheduled: bool = False) -> Silence | None:
+        """The active silence muting these labels now (the one ending last), or None;
+        with ``scheduled``, only silences announced ahead of their start (maintenance windows)."""
+        now = self.now()
+        with self._sessions() as session:
+            hits = [s for s in self.active(session, now)
+                    if matches_all(s.matchers, labels) and (s.scheduled or not scheduled)]
+        return max(hits, key=lambda s: s.ends_at, default=None)
+
+
 def _from_record(record: SilenceRecord) -> Silence:
     return Silence(
         id=record.id,
@@ -295,4 +311,5 @@ def _from_record(record: SilenceRecord) -> Silence:
         created_by=record.created_by,
         comment=record.comment,
         updated_at=record.updated_at,
+        created_at=record.created_at,
     )

@@ -140,3 +140,4 @@ class SilenceRecord(AlertsBase):
     created_by: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

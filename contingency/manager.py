@@ -28,6 +28,7 @@ from contingency.errors import (
     SmsRetryableError,
     UnknownElementError,
 )
+from contingency.maintenance import MaintenanceLookup, MaintenanceWindow
 from contingency.plan import Plan, build_plan
 from contingency.scripts import (
     AreaView,
@@ -142,8 +143,10 @@ class ContingencyManager:
         *,
         clock: Callable[[], float],
         registry: CollectorRegistry | None = None,
+        maintenance: MaintenanceLookup | None = None,
     ) -> None:
         self._sessions = sessions
+        self._maintenance = maintenance
         self._topology = topology
         self._config = config
         self._unknown_logged: set[str] = set()
@@ -204,9 +207,14 @@ class ContingencyManager:
         if self._attach(event, now):
             return
         cause = event.summary or event.name
-        plan = build_plan(self._topology, self._config, event.element, cause)
+        labels = dict(event.labels)
+        window = self._window(labels)
+        if window is not None and window.ends_at <= now:
+            window = None
+        plan = build_plan(self._topology, self._config, event.element, cause, labels=labels, maintenance=window)
         title = (
-            f"{event.name} on {event.element}: {len(plan.areas)} area(s), "
+            ("[planned maintenance] " if window is not None else "")
+            + f"{event.name} on {event.element}: {len(plan.areas)} area(s), "
             f"{len(plan.customers)} customer(s) affected"
         )
         try:
@@ -237,6 +245,17 @@ class ContingencyManager:
         if not plan.known_element:
             log.warning("incident on element unknown to the topology: %s", event.element)
         self._run_steps(incident_id, event.element, self.open_steps)
+
+    def _window(self, labels: dict[str, str]) -> MaintenanceWindow | None:
+        """The maintenance window covering these labels now; None if none (or the lookup failed:
+        customers are then texted as for any fault, rather than left in the dark)."""
+        if self._maintenance is None:
+            return None
+        try:
+            return self._maintenance(labels)
+        except Exception:
+            log.exception("maintenance window lookup failed for %s: treating the fault as unplanned", labels)
+            return None
 
     def _attach(self, event: Event, now: float) -> bool:
         """Join ``event`` to the open incident of its element; False if none is open."""
@@ -332,12 +351,14 @@ class ContingencyManager:
 
     def _view(
         self, incident: IncidentRecord, plan: Plan, areas: tuple[AreaView, ...], ticket: str,
-        customers: int,
+        customers: int, *, planned: bool = False,
     ) -> IncidentView:
+        """What templates see; ``planned`` (banners in a maintenance window) gives its end as the ETA."""
+        eta = plan.maintenance.ends_at if planned and plan.maintenance is not None else None
         return IncidentView(
             key=incident.key, element=incident.element, title=incident.title, areas=areas,
-            since=incident.opened_at, ticket=ticket, eta=None, customers=customers,
-            cause=plan.cause, hotline=plan.sender,
+            since=incident.opened_at, ticket=ticket, eta=eta, customers=customers,
+            cause=plan.cause, hotline=plan.sender, planned=planned,
         )
 
     def _open_ticket(
@@ -359,6 +380,13 @@ class ContingencyManager:
             f"Affected customers: {len(plan.customers)}\n"
             f"Outage SMS after a hold-down of {plan.hold_down:g}s, sender {plan.sender}.\n"
         )
+        if plan.maintenance is not None:
+            m = plan.maintenance
+            body += (
+                f"Planned maintenance: window {m.id} until {_iso(m.ends_at)}"
+                f" ({m.comment or 'no comment'}, by {m.created_by or 'unknown'}). Customers are texted only"
+                " if the fault outlasts the window.\n"
+            )
         ticket = TicketRecord(
             number=number, incident_id=incident.id,
             incident_key=f"{incident.key}#{incident.id}", status=TicketStatus.OPEN.value,
@@ -385,7 +413,7 @@ class ContingencyManager:
         for area in plan.areas:
             if area.id in existing:
                 continue
-            view = self._view(incident, plan, (area,), number, per_area[area.id])
+            view = self._view(incident, plan, (area,), number, per_area[area.id], planned=plan.planned(now))
             session.add(BannerRecord(
                 incident_id=incident.id, area_id=area.id,
                 text_zh=banner_text("zh-CN", view), text_en=banner_text("en", view),
@@ -430,14 +458,95 @@ class ContingencyManager:
     ) -> StepOutcome:
         if not plan.customers:
             return StepOutcome(StepStatus.SKIPPED, "no affected customers")
+        due = self._outage_due(session, incident, plan, now)
+        n = self._queue(session, incident, plan, "outage", None, now, due)
+        return StepOutcome(StepStatus.TRIGGERED, f"{n} outage SMS queued, due at {_iso(due)}")
+
+    def _outage_due(self, session: Session, incident: IncidentRecord, plan: Plan, now: float) -> float:
+        """When the outage SMS go: after the hold-down, after a maintenance window, out of quiet hours."""
         due = incident.opened_at + plan.hold_down
+        if plan.planned(now):
+            m = plan.maintenance
+            assert m is not None
+            if m.ends_at > due:
+                due = m.ends_at
+                self._timeline(
+                    session, incident.id, now,
+                    f"outage SMS held for maintenance window {m.id} until {_iso(due)}"
+                    " (cancelled if the fault clears first)",
+                )
         quiet = plan.quiet()
         if quiet is not None and quiet.contains(due):
             due = quiet.defer(due)
             self._timeline(session, incident.id, now,
                            f"outage SMS held for quiet hours ({quiet.describe()}) until {_iso(due)}")
-        n = self._queue(session, incident, plan, "outage", None, now, due)
-        return StepOutcome(StepStatus.TRIGGERED, f"{n} outage SMS queued, due at {_iso(due)}")
+        return due
+
+    def _follow_maintenance(self, now: float) -> None:
+        """Follow the windows of open planned incidents: a moved end reschedules the held outage
+        SMS; a window that is over with the fault still there makes the incident an outage (the
+        banners say so, the SMS go after the hold-down)."""
+        if self._maintenance is None:
+            return
+        with self._sessions() as session:
+            rows = session.execute(select(IncidentRecord.id, IncidentRecord.plan).where(
+                IncidentRecord.status == IncidentStatus.OPEN.value)).all()
+        for incident_id, data in rows:
+            if not data.get("maintenance") or data.get("maintenance_over"):
+                continue
+            try:
+                self._follow_one(incident_id, Plan.from_json(data), now)
+            except Exception:  # one incident must not stop the others nor the SMS ticks
+                log.exception("following the maintenance window of incident %s failed", incident_id)
+
+    def _follow_one(self, incident_id: int, plan: Plan, now: float) -> None:
+        old = plan.maintenance
+        assert old is not None
+        window = self._window(dict(plan.labels))
+        over = window is None or window.ends_at <= now
+        if not over and window == old:
+            return
+        with self._sessions.begin() as session:
+            incident = session.get_one(IncidentRecord, incident_id)
+            if incident.status != IncidentStatus.OPEN.value:
+                return
+            data = dict(incident.plan)
+            if over:
+                data["maintenance_over"] = True
+                text = (f"maintenance window {old.id} is over and the fault persists: this is an outage now")
+            else:
+                assert window is not None
+                data["maintenance"] = window.to_json()
+                text = f"maintenance window {window.id} now ends at {_iso(window.ends_at)}"
+            incident.plan = data
+            new_plan = Plan.from_json(data)
+            due = self._outage_due(session, incident, new_plan, now)
+            queued = session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.incident_id == incident.id, SmsMessage.kind == "outage",
+                       SmsMessage.status == SmsStatus.QUEUED.value)
+                .values(due_at=max(due, now))
+            ).rowcount or 0  # type: ignore[attr-defined]
+            if queued:
+                text += f"; {queued} outage SMS due at {_iso(max(due, now))}"
+            self._timeline(session, incident.id, now, text)
+            if over:
+                self._rerender_banners(session, incident, new_plan, now)
+            key = incident.key
+        log.info("maintenance window followed", extra={"incident": key, "incident_id": incident_id,
+                                                       "over": over})
+
+    def _rerender_banners(self, session: Session, incident: IncidentRecord, plan: Plan, now: float) -> None:
+        """Active banners and scripts rendered again (the planned-works wording becomes an outage)."""
+        ticket = self._ticket(session, incident.id)
+        per_area = Tally(c.area for c in plan.customers)
+        for row in session.scalars(select(BannerRecord).where(
+                BannerRecord.incident_id == incident.id, BannerRecord.active.is_(True))):
+            area = plan.area(row.area_id) or AreaView(row.area_id, row.area_id)
+            view = self._view(incident, plan, (area,), ticket.number if ticket else "", per_area[area.id],
+                              planned=plan.planned(now))
+            row.text_zh, row.text_en = banner_text("zh-CN", view), banner_text("en", view)
+            row.script_zh, row.script_en = render_script("zh-CN", view), render_script("en", view)
 
     def _cancel_outage_sms(
         self, session: Session, incident: IncidentRecord, plan: Plan, now: float
@@ -519,6 +628,7 @@ class ContingencyManager:
         """Send every due SMS once; retryable failures stay queued. Returns how many were sent."""
         with self._lock:
             now = self._clock()
+            self._follow_maintenance(now)
             with self._sessions() as session:
                 due = list(session.scalars(
                     select(SmsMessage.id)
@@ -617,6 +727,9 @@ class ContingencyManager:
                     "areas": [{"id": a.id, "name": a.name, "name_zh": a.name_zh}
                               for a in plan.areas],
                     "customers": len(plan.customers), "cause": plan.cause,
+                    "maintenance": None if plan.maintenance is None else {
+                        **plan.maintenance.to_json(), "starts_at": _iso(plan.maintenance.starts_at),
+                        "ends_at": _iso(plan.maintenance.ends_at), "over": plan.maintenance_over},
                     "ticket": ticket.number if ticket else None,
                     "events": dict(inc.fingerprints), "sms": dict(sms),
                     "steps": [{"kind": s.kind, "status": s.status, "detail": s.detail,
@@ -716,8 +829,11 @@ class ContingencyManager:
                         "element": planned.element, "grade": planned.grade,
                         "language": planned.language,
                     }
+                now = self._clock()
                 incidents.append({"id": inc.id, "key": inc.key, "title": inc.title,
-                                  "opened_at": _iso(inc.opened_at), "areas": list(inc.areas)})
+                                  "opened_at": _iso(inc.opened_at), "areas": list(inc.areas),
+                                  "planned_until": _iso(plan.maintenance.ends_at)
+                                  if plan.planned(now) and plan.maintenance is not None else None})
                 if script is None:
                     row = session.scalar(select(BannerRecord).where(
                         BannerRecord.incident_id == inc.id, BannerRecord.area_id == planned.area,

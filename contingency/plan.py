@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from config.models import ContingencyConfig
 from contingency.errors import UnknownElementError
+from contingency.maintenance import MaintenanceWindow
 from contingency.quiet import QuietHours
 from contingency.scripts import LANGUAGES, AreaView
 from contingency.topology import Topology, normalize_phone
@@ -41,6 +43,13 @@ class Plan:
     sender: str
     cause: str = ""
     quiet_hours: tuple[str, str, str] | None = None  # (start "HH:MM", end, IANA zone)
+    labels: tuple[tuple[str, str], ...] = ()  # of the event that opened the incident
+    maintenance: MaintenanceWindow | None = None  # the window the fault fell in (followed while it lasts)
+    maintenance_over: bool = False  # the window ended with the fault still there: an outage now
+
+    def planned(self, now: float) -> bool:
+        """True while the incident is planned work: inside a maintenance window that is not over."""
+        return self.maintenance is not None and not self.maintenance_over and self.maintenance.ends_at > now
 
     def quiet(self) -> QuietHours | None:
         """The quiet hours snapshotted with the plan, if any."""
@@ -52,7 +61,10 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored on the incident row)."""
-        return asdict(self)
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        data["maintenance"] = None if self.maintenance is None else self.maintenance.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -68,11 +80,23 @@ class Plan:
             sender=data["sender"],
             cause=data.get("cause", ""),
             quiet_hours=tuple(data["quiet_hours"]) if data.get("quiet_hours") else None,  # type: ignore[arg-type]
+            labels=tuple(sorted((data.get("labels") or {}).items())),
+            maintenance=MaintenanceWindow.from_json(data["maintenance"]) if data.get("maintenance") else None,
+            maintenance_over=bool(data.get("maintenance_over", False)),
         )
 
 
-def build_plan(topology: Topology, config: ContingencyConfig, element: str, cause: str) -> Plan:
-    """Snapshot the areas and customers below ``element`` (empty if the element is unknown)."""
+def build_plan(
+    topology: Topology,
+    config: ContingencyConfig,
+    element: str,
+    cause: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    maintenance: MaintenanceWindow | None = None,
+) -> Plan:
+    """Snapshot the areas and customers below ``element`` (empty if the element is unknown),
+    with the opening event's ``labels`` and the ``maintenance`` window it fell in, if any."""
     try:
         areas = topology.affected_areas(element)
         customers = topology.affected_customers(element)
@@ -102,4 +126,6 @@ def build_plan(topology: Topology, config: ContingencyConfig, element: str, caus
         sender=config.sms.sender,
         cause=cause,
         quiet_hours=None if quiet is None else (quiet.start, quiet.end, quiet.timezone),
+        labels=tuple(sorted((labels or {}).items())),
+        maintenance=maintenance,
     )

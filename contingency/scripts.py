@@ -68,6 +68,7 @@ class IncidentView:
     customers: int = 0
     cause: str = ""
     hotline: str = "10000"
+    planned: bool = False  # the fault fell in a maintenance window (``eta`` is its end)
     brand_zh: str = "中国电信"
     brand_en: str = "China Telecom"
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -24,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerts import AlertPipeline
+from alerts.silence import SilenceStore
 from collectors import Poller, SnmpMetricsExporter
 from collectors.client import Client
 from collectors.profiles import load_profiles
@@ -34,6 +35,7 @@ from collectors.traps import TrapListener, V3User
 from config import Customer, Element, SiteConfig
 from config.load import resolve_secret
 from contingency import ContingencyManager, Topology, sink_from_config
+from contingency.maintenance import MaintenanceLookup, MaintenanceWindow
 from detectors import DetectionEngine, Event
 from detectors.reachability import ReachabilityRule
 from detectors.traps import TrapRules
@@ -60,6 +62,24 @@ class RuntimeOptions:
     config_dir: Path | None = None  # relative secret files are relative to the config file
     banner: Sequence[str] = field(default_factory=list)
     echo: Callable[[str], None] = print
+
+
+def maintenance_lookup(silences: SilenceStore) -> MaintenanceLookup:
+    """Contingency's view of the NOC's silences: an active silence that was announced ahead of its
+    start (``startsAt`` later than its creation) and mutes an event's labels is a maintenance
+    window: customers are not texted unless the work overruns. An ad-hoc silence (starting when it
+    is made) only quiets the NOC's channels; customers are still cared for."""
+
+    def lookup(labels: Mapping[str, str]) -> MaintenanceWindow | None:
+        silence = silences.matching(labels, scheduled=True)
+        if silence is None:
+            return None
+        return MaintenanceWindow(
+            id=silence.id, starts_at=silence.starts_at.timestamp(), ends_at=silence.ends_at.timestamp(),
+            comment=silence.comment, created_by=silence.created_by,
+        )
+
+    return lookup
 
 
 class Runtime:
@@ -127,7 +147,8 @@ class Runtime:
         sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now, base=options.config_dir)
         self.topology = Topology(site.elements, site.areas, customers)
         self.contingency = ContingencyManager(
-            self.sessions, self.topology, site.contingency, sink, clock=now, registry=self.registry
+            self.sessions, self.topology, site.contingency, sink, clock=now, registry=self.registry,
+            maintenance=maintenance_lookup(self.alerts.silences),
         )
         self._events_total = Gauge(
             "vigil_detector_series", "Series tracked by the detectors", registry=self.registry

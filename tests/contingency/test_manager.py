@@ -127,7 +127,8 @@ def test_impact(manager: ContingencyManager) -> None:
     assert hit["affected"] is True
     assert hit["customer"]["account"] == en.account
     assert [i["key"] for i in hit["incidents"]] == ["agg-a"]
-    assert set(hit["incidents"][0]) == {"id", "key", "title", "opened_at", "areas"}
+    assert set(hit["incidents"][0]) == {"id", "key", "title", "opened_at", "areas", "planned_until"}
+    assert hit["incidents"][0]["planned_until"] is None  # no maintenance window
     assert hit["script"].startswith("[Proactive care script]") and "Tianhe" in hit["script"]
     assert hit["banner"].startswith("[Area outage] Broadband down in Tianhe")
 
