@@ -109,6 +109,12 @@ class _Metrics:
         self.sms = Counter(
             "vigil_sms", "Customer SMS by kind and result", ["kind", "result"], registry=registry
         )
+        self.affected = Gauge(
+            "vigil_customers_affected",
+            "Customers under an open incident, by area (planned: inside a maintenance window)",
+            ["area", "planned"],
+            registry=registry,
+        )
         self.steps = Counter(
             "vigil_contingency_steps",
             "Contingency plan steps by kind and status",
@@ -127,6 +133,12 @@ class _Metrics:
     def set_open(self, n: int) -> None:
         if self.enabled:
             self.open.set(n)
+
+    def set_affected(self, areas: list[str], counts: Tally[tuple[str, bool]]) -> None:
+        if self.enabled:
+            for area in sorted(set(areas) | {a for a, _ in counts}):
+                for planned in (False, True):
+                    self.affected.labels(area=area, planned=str(planned).lower()).set(counts[area, planned])
 
 
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -535,6 +547,7 @@ class ContingencyManager:
             key = incident.key
         log.info("maintenance window followed", extra={"incident": key, "incident_id": incident_id,
                                                        "over": over})
+        self._refresh_gauge()
 
     def _rerender_banners(self, session: Session, incident: IncidentRecord, plan: Plan, now: float) -> None:
         """Active banners and scripts rendered again (the planned-works wording becomes an outage)."""
@@ -699,9 +712,18 @@ class ContingencyManager:
         if not self._metrics.enabled:
             return
         with self._sessions() as session:
-            n = session.scalar(select(func.count()).select_from(IncidentRecord).where(
-                IncidentRecord.status == IncidentStatus.OPEN.value)) or 0
-        self._metrics.set_open(n)
+            plans = list(session.scalars(select(IncidentRecord.plan).where(
+                IncidentRecord.status == IncidentStatus.OPEN.value)))
+        now = self._clock()
+        phones: dict[tuple[str, bool], set[str]] = {}
+        for data in plans:
+            plan = Plan.from_json(data)
+            planned = plan.planned(now)
+            for c in plan.customers:
+                phones.setdefault((c.area, planned), set()).add(c.phone)
+        counts = Tally({key: len(v) for key, v in phones.items()})
+        self._metrics.set_open(len(plans))
+        self._metrics.set_affected([a.id for a in self._topology.areas], counts)
 
     # ------------------------------------------------------------------ queries
 

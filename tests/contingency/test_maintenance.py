@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import sessionmaker
 
 from config.models import ContingencyConfig
@@ -37,9 +38,10 @@ def board(clock: FakeClock) -> WindowBoard:
 @pytest.fixture
 def planned_manager(
     sessions: sessionmaker, topology: Topology, config: ContingencyConfig, clock: FakeClock,
-    sink: FileSmsSink, board: WindowBoard,
+    sink: FileSmsSink, board: WindowBoard, registry: CollectorRegistry,
 ) -> ContingencyManager:
-    return ContingencyManager(sessions, topology, config, sink, clock=clock, maintenance=board)
+    return ContingencyManager(sessions, topology, config, sink, clock=clock, maintenance=board,
+                              registry=registry)
 
 def window(ends_in: float, *, id: str = "mw-1") -> MaintenanceWindow:  # noqa: A002
     return MaintenanceWindow(id=id, starts_at=T0 - 600, ends_at=T0 + ends_in,
@@ -85,14 +87,18 @@ def test_fault_cleared_inside_the_window_texts_nobody(
     assert planned_manager.list_banners() == []
 
 def test_overrun_makes_it_an_outage_and_texts_everyone_once(
-    planned_manager: ContingencyManager, board: WindowBoard, clock: FakeClock, sink: FileSmsSink
+    planned_manager: ContingencyManager, board: WindowBoard, clock: FakeClock, sink: FileSmsSink,
+    registry: CollectorRegistry,
 ) -> None:
     board.windows["agg-a"] = window(1800)
     planned_manager.handle([make_event("agg-a", FIRING)])
     clock.advance(1799)
     assert planned_manager.tick() == 0
+    assert registry.get_sample_value("vigil_customers_affected", {"area": "yuexiu", "planned": "true"}) == 10
     clock.advance(1)  # the window ends, the fault is still there
     assert planned_manager.tick() == 20
+    assert registry.get_sample_value("vigil_customers_affected", {"area": "yuexiu", "planned": "true"}) == 0
+    assert registry.get_sample_value("vigil_customers_affected", {"area": "yuexiu", "planned": "false"}) == 10
     assert {line["to"] for line in sink.read()} == AGG_A_PHONES
     assert planned_manager.tick() == 0  # once each
     banners = planned_manager.list_banners()

@@ -311,16 +311,25 @@ def test_plan_is_a_snapshot(
 
 def test_metrics(manager: ContingencyManager, registry: CollectorRegistry,
                  clock: FakeClock) -> None:
+    def affected(area: str, planned: str = "false") -> float | None:
+        return registry.get_sample_value("vigil_customers_affected", {"area": area, "planned": planned})
+
+    assert affected("yuexiu") == 0 and affected("haizhu", "true") == 0  # every area, from the start
     manager.handle([make_event("agg-a", FIRING), make_event("olt-b1", FIRING)])
     assert registry.get_sample_value("vigil_incidents_open") == 2
+    assert (affected("yuexiu"), affected("tianhe"), affected("haizhu")) == (10, 10, 10)
+    manager.handle([make_event("olt-b2", FIRING)])  # same area, other customers: counted once each
+    assert affected("haizhu") == 20
+    manager.handle([make_event("olt-b2", RESOLVED)])
     clock.advance(HOLD_DOWN)
     manager.tick()
     assert registry.get_sample_value(
         "vigil_sms_total", {"kind": "outage", "result": "sent"}) == 30
     manager.handle([make_event("olt-b1", RESOLVED)])
     assert registry.get_sample_value("vigil_incidents_open") == 1
+    assert (affected("yuexiu"), affected("haizhu")) == (10, 0)
     assert registry.get_sample_value(
-        "vigil_contingency_steps_total", {"step": "open_ticket", "status": "TRIGGERED"}) == 2
+        "vigil_contingency_steps_total", {"step": "open_ticket", "status": "TRIGGERED"}) == 3
 
 
 def test_sms_file_is_valid_json_lines(manager: ContingencyManager, sink: FileSmsSink,

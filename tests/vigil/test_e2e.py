@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
+ROOT = Path(__file__).resolve().parents[2]
 FAULT_ELEMENT = "agg-yuexiu-01"
 FAULT_AREA = "yuexiu"
 
@@ -188,6 +189,25 @@ def test_prometheus_scrapes_metrics_and_rate_works(run: Run, tmp_path: Path) -> 
         )
         assert {"ifName", "ifAlias", "ifDescr", "ifIndex", "area"} <= set(rates[0]["metric"])
         assert query("vigil_polls_total") and query("ifOperStatus") and query("sysUpTime")
+
+        # the shipped Grafana dashboard: every panel query and variable is valid PromQL with data
+        dashboard = json.loads((ROOT / "examples" / "grafana" / "vigil-overview.json").read_text(encoding="utf-8"))
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        assert len(exprs) >= 15
+        grafana = {"$__rate_interval": "5s", "$area": ".*", "$element": ".*"}
+        for expr in exprs:
+            q = expr
+            for var, value in grafana.items():
+                q = q.replace(var, value)
+            assert "$" not in q, expr
+            body = httpx.get(f"{api}/query", params={"query": q}, timeout=5).json()
+            assert body["status"] == "success", (expr, body)
+            assert run.wait_for(f"data for {expr}", lambda q=q: query(q), 15), expr
+        for var in dashboard["templating"]["list"]:
+            metric = var["definition"].removeprefix("label_values(").split(",")[0]
+            label = var["name"]
+            values = httpx.get(f"{api}/label/{label}/values", params={"match[]": metric}, timeout=5).json()["data"]
+            assert values, var["definition"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
