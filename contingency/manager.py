@@ -779,15 +779,18 @@ class ContingencyManager:
     def list_banners(self, active_only: bool = True) -> list[dict[str, Any]]:
         """Banners (active ones by default), newest first."""
         with self._sessions() as session:
-            query = select(BannerRecord, IncidentRecord.key).join(
+            query = select(BannerRecord, IncidentRecord.key, IncidentRecord.plan).join(
                 IncidentRecord, IncidentRecord.id == BannerRecord.incident_id)
             if active_only:
                 query = query.where(BannerRecord.active.is_(True))
             rows = session.execute(query.order_by(BannerRecord.created_at.desc(),
                                                   BannerRecord.id.desc()))
             out = []
-            for banner, key in rows:
+            now = self._clock()
+            for banner, key, data in rows:
                 area = self._topology.area(banner.area_id)
+                plan = Plan.from_json(data) if data.get("maintenance") else None
+                planned = plan is not None and banner.active and plan.planned(now)
                 out.append({
                     "id": banner.id, "incident_id": banner.incident_id, "incident_key": key,
                     "area_id": banner.area_id, "area_name": area.name if area else banner.area_id,
@@ -795,6 +798,9 @@ class ContingencyManager:
                     "text_zh": banner.text_zh, "text_en": banner.text_en,
                     "script_zh": banner.script_zh, "script_en": banner.script_en,
                     "active": banner.active, "created_at": _iso(banner.created_at),
+                    "planned": planned,
+                    "planned_until": _iso(plan.maintenance.ends_at)
+                    if planned and plan is not None and plan.maintenance is not None else None,
                     "cleared_at": _iso(banner.cleared_at),
                 })
             return out

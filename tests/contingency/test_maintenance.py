@@ -64,6 +64,7 @@ def test_fault_cleared_inside_the_window_texts_nobody(
     assert "Planned maintenance: window mw-1" in ticket["body"] and "CHG-1234" in ticket["body"]
     banners = planned_manager.list_banners()
     assert len(banners) == 2
+    assert all(b["planned"] and b["planned_until"] == incident["maintenance"]["ends_at"] for b in banners)
     for b in banners:
         assert b["text_en"].startswith("[Planned maintenance] Broadband interrupted")
         assert b["text_zh"].startswith("【计划维护】")
@@ -102,7 +103,7 @@ def test_overrun_makes_it_an_outage_and_texts_everyone_once(
     assert {line["to"] for line in sink.read()} == AGG_A_PHONES
     assert planned_manager.tick() == 0  # once each
     banners = planned_manager.list_banners()
-    assert all(b["text_en"].startswith("[Area outage]") for b in banners)
+    assert all(b["text_en"].startswith("[Area outage]") and not b["planned"] for b in banners)
     assert all("texted proactively" in b["script_en"] for b in banners)
     [incident] = planned_manager.list_incidents()
     assert incident["maintenance"]["over"] is True

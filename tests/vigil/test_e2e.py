@@ -263,6 +263,7 @@ def test_agent_page_shows_banner_and_looks_up_callers(run: Run) -> None:
             banner = page.locator(f'.banner[data-area="{FAULT_AREA}"]')
             banner.wait_for(timeout=10_000)
             assert "越秀" in banner.inner_text()
+            assert banner.get_attribute("data-planned") == "no"  # a fault, not planned works
             assert page.locator(".banner").count() == 1
             page.fill("#phone", sorted(affected)[0])
             page.click("button[type=submit]")
