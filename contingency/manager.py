@@ -256,7 +256,57 @@ class ContingencyManager:
         )
         if not plan.known_element:
             log.warning("incident on element unknown to the topology: %s", event.element)
+        absorbed = self._absorb_below(incident_id, event.element, now)
         self._run_steps(incident_id, event.element, self.open_steps)
+        if absorbed:
+            with self._sessions.begin() as session:
+                for element, number in absorbed:
+                    self._timeline(session, incident_id, now,
+                                   f"absorbed the open incident on {element} below"
+                                   f" (ticket {number or 'none'}): its texts count here")
+
+    def _absorb_below(self, incident_id: int, element: str, now: float) -> list[tuple[str, str | None]]:
+        """Merge the open incidents of elements below ``element`` into its new incident, before
+        its steps run: their fingerprints (it resolves when they all do), their customers' outage
+        texts (nobody is texted twice, and "restored" reaches them from here); their banners are
+        cleared and their tickets closed as merged. Returns (element, ticket number) of each."""
+        try:
+            below = self._topology.descendants(element) - {element}
+        except UnknownElementError:
+            return []
+        if not below:
+            return []
+        merged: list[tuple[str, str | None]] = []
+        with self._sessions.begin() as session:
+            parent = session.get_one(IncidentRecord, incident_id)
+            children = list(session.scalars(select(IncidentRecord).where(IncidentRecord.open_key.in_(below))))
+            for child in children:
+                parent.fingerprints = {**child.fingerprints, **parent.fingerprints}
+                session.execute(
+                    update(SmsMessage)
+                    .where(SmsMessage.incident_id == child.id, SmsMessage.kind == "outage",
+                           SmsMessage.status.in_([SmsStatus.QUEUED.value, SmsStatus.SENDING.value,
+                                                  SmsStatus.SENT.value]))
+                    .values(incident_id=parent.id)
+                )
+                session.execute(
+                    update(BannerRecord)
+                    .where(BannerRecord.incident_id == child.id, BannerRecord.active.is_(True))
+                    .values(active=False, cleared_at=now)
+                )
+                child.status = IncidentStatus.MERGED.value
+                child.open_key = None
+                child.resolved_at = now
+                ticket = self._ticket(session, child.id)
+                if ticket is not None:
+                    self._timeline(session, child.id, now,
+                                   f"merged into the incident on {element} (a fault above this element)")
+                    ticket.status = TicketStatus.CLOSED.value
+                    ticket.closed_at = now
+                merged.append((child.element, ticket.number if ticket is not None else None))
+                log.info("incident merged", extra={"incident": child.key, "incident_id": child.id,
+                                                   "into": element})
+        return merged
 
     def _window(self, labels: dict[str, str]) -> MaintenanceWindow | None:
         """The maintenance window covering these labels now; None if none (or the lookup failed:
@@ -269,10 +319,20 @@ class ContingencyManager:
             log.exception("maintenance window lookup failed for %s: treating the fault as unplanned", labels)
             return None
 
+    def _open_for(self, session: Session, element: str) -> IncidentRecord | None:
+        """The open incident of ``element`` or, failing that, of the nearest element above it:
+        a fault below a failed element is part of that fault (one ticket, one text per customer)."""
+        for name in (element, *self._topology.ancestors(element)):
+            incident = self._open_incident(session, name)
+            if incident is not None:
+                return incident
+        return None
+
     def _attach(self, event: Event, now: float) -> bool:
-        """Join ``event`` to the open incident of its element; False if none is open."""
+        """Join ``event`` to the open incident of its element or of an element above it; False if
+        there is none."""
         with self._sessions.begin() as session:
-            incident = self._open_incident(session, event.element)
+            incident = self._open_for(session, event.element)
             if incident is None:
                 return False
             fingerprints = dict(incident.fingerprints)
@@ -282,9 +342,10 @@ class ContingencyManager:
             fingerprints[event.fingerprint] = EventState.FIRING.value
             incident.fingerprints = fingerprints
             verb = "attached" if previous is None else "firing again"
+            below = f" (below {incident.element})" if incident.element != event.element else ""
             self._timeline(
                 session, incident.id, now,
-                f"event {verb}: {event.name} on {event.element} [{event.fingerprint}]"
+                f"event {verb}: {event.name} on {event.element}{below} [{event.fingerprint}]"
                 + (f" - {event.summary}" if event.summary else ""),
             )
             return True
@@ -292,8 +353,13 @@ class ContingencyManager:
     def _on_resolved(self, event: Event) -> None:
         now = self._clock()
         with self._sessions.begin() as session:
-            incident = self._open_incident(session, event.element)
-            if incident is None or event.fingerprint not in incident.fingerprints:
+            incident = next(
+                (inc for name in (event.element, *self._topology.ancestors(event.element))
+                 if (inc := self._open_incident(session, name)) is not None
+                 and event.fingerprint in inc.fingerprints),
+                None,
+            )
+            if incident is None:
                 return
             fingerprints = dict(incident.fingerprints)
             if fingerprints[event.fingerprint] == EventState.RESOLVED.value:

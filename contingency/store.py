@@ -45,6 +45,7 @@ class ContingencyBase(DeclarativeBase):
 class IncidentStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+    MERGED = "merged"  # absorbed by an incident on an element above it
 
 
 class StepKind(StrEnum):

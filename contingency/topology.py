@@ -123,6 +123,15 @@ class Topology:
                     stack.append(child)
         return found
 
+    def ancestors(self, element: str) -> list[str]:
+        """Names of the elements above ``element``, nearest first (empty if unknown or a root)."""
+        out: list[str] = []
+        node = self._elements.get(element)
+        while node is not None and node.parent is not None and node.parent not in out:
+            out.append(node.parent)
+            node = self._elements.get(node.parent)
+        return out
+
     def affected_customers(self, element: str) -> list[Customer]:
         """Customers whose access element is ``element`` or below it, in input order."""
         below = self.descendants(element)
