@@ -172,7 +172,7 @@ class Element(_Model):
 
 
 class CustomersConfig(_Model):
-    """Customers come from a CSV file: account,phone,area,element,grade,language."""
+    """Customers come from a CSV file: account,phone,area,element[,grade,language,name,sms]."""
 
     file: str | None = None
 
@@ -575,3 +575,5 @@ class Customer(_Model):
     grade: Literal["vip", "gold", "standard"] = "standard"
     language: Literal["zh-CN", "en"] = "zh-CN"
     name: str = ""
+    # false (no/0/off): the customer asked not to get outage texts; agents still see them affected
+    sms: bool = True

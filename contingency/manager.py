@@ -29,7 +29,7 @@ from contingency.errors import (
     UnknownElementError,
 )
 from contingency.maintenance import MaintenanceLookup, MaintenanceWindow
-from contingency.plan import Plan, build_plan
+from contingency.plan import Plan, PlannedCustomer, build_plan
 from contingency.scripts import (
     AreaView,
     IncidentView,
@@ -511,9 +511,12 @@ class ContingencyManager:
         already = set(session.scalars(select(SmsMessage.phone).where(
             SmsMessage.incident_id == incident.id, SmsMessage.kind == kind)))
         texts: dict[tuple[str, str], str] = {}
-        queued = 0
+        queued = opted_out = 0
         for customer in plan.customers:
             if customer.phone in already or (phones is not None and customer.phone not in phones):
+                continue
+            if not customer.sms:
+                opted_out += 1
                 continue
             cache_key = (customer.area, customer.language)
             if cache_key not in texts:
@@ -529,6 +532,7 @@ class ContingencyManager:
             ))
             queued += 1
         self._metrics.sms_result(kind, "queued", queued)
+        self._metrics.sms_result(kind, "opted_out", opted_out)
         return queued
 
     def _queue_outage_sms(
@@ -826,6 +830,19 @@ class ContingencyManager:
                 })
             return out
 
+    @staticmethod
+    def _caller_sms(session: Session, incident_id: int, customer: PlannedCustomer) -> dict[str, Any]:
+        """What this caller was told about the incident: the agent must not say "we texted you"
+        when we did not (opted out, still in the hold-down, cancelled)."""
+        if not customer.sms:
+            return {"status": "opted_out"}
+        msg = session.scalar(select(SmsMessage).where(
+            SmsMessage.incident_id == incident_id, SmsMessage.phone == customer.phone,
+            SmsMessage.kind == "outage"))
+        if msg is None:
+            return {"status": "none"}
+        return {"status": msg.status, "due_at": _iso(msg.due_at), "sent_at": _iso(msg.sent_at)}
+
     def list_tickets(self) -> list[dict[str, Any]]:
         """Every ticket, newest first, with its timeline."""
         with self._sessions() as session:
@@ -927,7 +944,8 @@ class ContingencyManager:
                 incidents.append({"id": inc.id, "key": inc.key, "title": inc.title,
                                   "opened_at": _iso(inc.opened_at), "areas": list(inc.areas),
                                   "planned_until": _iso(plan.maintenance.ends_at)
-                                  if plan.planned(now) and plan.maintenance is not None else None})
+                                  if plan.planned(now) and plan.maintenance is not None else None,
+                                  "sms": self._caller_sms(session, inc.id, planned)})
                 if script is None:
                     row = session.scalar(select(BannerRecord).where(
                         BannerRecord.incident_id == inc.id, BannerRecord.area_id == planned.area,

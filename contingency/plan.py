@@ -27,6 +27,7 @@ class PlannedCustomer:
     language: str
     grade: str = "standard"
     name: str = ""
+    sms: bool = True  # False: opted out of outage texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ def build_plan(
         seen.add(phone)
         language = c.language if c.language in LANGUAGES else config.default_language
         planned.append(
-            PlannedCustomer(c.account, c.phone, c.area, c.element, language, c.grade, c.name)
+            PlannedCustomer(c.account, c.phone, c.area, c.element, language, c.grade, c.name, c.sms)
         )
     return Plan(
         element=element,

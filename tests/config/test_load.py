@@ -177,3 +177,13 @@ def test_bad_inhibit_matcher_is_named(tmp_path, monkeypatch):
     issues = issues_of(write(tmp_path, bad))
     assert any(p.startswith("alerts.inhibit_rules[0].source_matchers") and "expected name" in m
                for p, m in issues.items()), issues
+
+
+def test_customers_may_opt_out_of_texts(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "authsecret")
+    rows = ("account,phone,area,element,sms\nA1,8613800000001,north,agg-n,no\n"
+            "A2,8613800000002,north,agg-n,\nA3,8613800000003,north,agg-n,yes\n")
+    site = load_site(write(tmp_path, GOOD, rows))
+    assert [c.sms for c in site.customers] == [False, True, True]
+    issues = issues_of(write(tmp_path, GOOD, rows + "A4,8613800000004,north,agg-n,maybe\n"))
+    assert "customers.csv:5.sms" in issues

@@ -127,7 +127,8 @@ def test_impact(manager: ContingencyManager) -> None:
     assert hit["affected"] is True
     assert hit["customer"]["account"] == en.account
     assert [i["key"] for i in hit["incidents"]] == ["agg-a"]
-    assert set(hit["incidents"][0]) == {"id", "key", "title", "opened_at", "areas", "planned_until"}
+    assert set(hit["incidents"][0]) == {"id", "key", "title", "opened_at", "areas", "planned_until", "sms"}
+    assert hit["incidents"][0]["sms"]["status"] == "queued"  # in the hold-down: not texted yet
     assert hit["incidents"][0]["planned_until"] is None  # no maintenance window
     assert hit["script"].startswith("[Proactive care script]") and "Tianhe" in hit["script"]
     assert hit["banner"].startswith("[Area outage] Broadband down in Tianhe")
@@ -372,3 +373,26 @@ def test_only_customer_affecting_events_open_incidents(
     event = replace(make_event(ELEMENTS[1].name, EventState.FIRING), severity=severity, eta=eta)
     manager.handle([event])
     assert len(manager.list_incidents()) == (1 if opens else 0)
+
+
+def test_opted_out_customers_are_not_texted_and_agents_know_it(
+    sessions: sessionmaker, config: ContingencyConfig, sink: FileSmsSink, clock: FakeClock,
+    registry: CollectorRegistry,
+) -> None:
+    quiet_ones = {c.phone for c in CUSTOMERS if c.element == "olt-a1"}
+    customers = [c.model_copy(update={"sms": False}) if c.phone in quiet_ones else c for c in CUSTOMERS]
+    manager = ContingencyManager(sessions, Topology(ELEMENTS, AREAS, customers), config, sink,
+                                 clock=clock, registry=registry)
+    manager.handle([make_event("agg-a", FIRING)])
+    assert manager.list_incidents()[0]["customers"] == 20  # still affected, still counted
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 10
+    assert not quiet_ones & {str(line["to"]) for line in sink.read()}
+    assert registry.get_sample_value("vigil_sms_total", {"kind": "outage", "result": "opted_out"}) == 10
+    quiet = manager.impact(sorted(quiet_ones)[0])
+    assert quiet["affected"] is True and quiet["incidents"][0]["sms"] == {"status": "opted_out"}
+    texted = next(c.phone for c in CUSTOMERS if c.element == "olt-a2")
+    sms = manager.impact(texted)["incidents"][0]["sms"]
+    assert sms["status"] == "sent" and sms["sent_at"] is not None
+    manager.handle([make_event("agg-a", RESOLVED)])
+    assert manager.tick() == 10  # "restored" only to those told of the outage

@@ -269,6 +269,7 @@ def test_agent_page_shows_banner_and_looks_up_callers(run: Run) -> None:
             page.click("button[type=submit]")
             page.locator("#script").wait_for(timeout=10_000)
             assert "Affected" in page.inner_text("#verdict")
+            assert page.get_attribute("#sms-status", "data-status") in ("queued", "sending", "sent")
             assert FAULT_ELEMENT in page.inner_text("#script") or "越秀" in page.inner_text("#script")
             page.screenshot(path=str(run.data_dir / "agent-affected.png"), full_page=True)
             page.fill("#phone", sorted(others)[0])
