@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,6 +63,27 @@ log = logging.getLogger(__name__)
 _CST = timezone(timedelta(hours=8), "CST")  # ticket numbers follow the operator's local day
 _RETRY_BASE = 30.0  # seconds before the first retry of a retryable SMS failure
 _RETRY_MAX = 600.0
+
+
+class _CallerIndex(NamedTuple):
+    """Who an open incident covers, by normalised phone (built once, see ``_callers_of``)."""
+
+    by_phone: dict[str, PlannedCustomer]
+    areas: dict[str, AreaView]
+    maintenance: bool  # the plan has a maintenance window: read its current state per lookup
+
+
+class _Claimed(NamedTuple):
+    """A text moved to "sending" by one tick (only that tick may send it)."""
+
+    id: int
+    phone: str
+    text: str
+    kind: str
+    message_id: str
+    incident_id: int
+    attempts: int
+    due_at: float
 
 
 class StepOutcome(NamedTuple):
@@ -167,6 +189,9 @@ class ContingencyManager:
         self._metrics = _Metrics(registry)
         # handle() and tick() may run on different scheduler threads; one at a time
         self._lock = threading.RLock()
+        # caller lookups (web threads) read a per-incident phone index; its own small lock
+        self._caller_index: dict[int, _CallerIndex] = {}
+        self._index_lock = threading.Lock()
         self.open_steps: dict[StepKind, StepHandler] = {
             StepKind.OPEN_TICKET: self._open_ticket,
             StepKind.ACTIVATE_BANNER: self._activate_banners,
@@ -511,7 +536,9 @@ class ContingencyManager:
         already = set(session.scalars(select(SmsMessage.phone).where(
             SmsMessage.incident_id == incident.id, SmsMessage.kind == kind)))
         texts: dict[tuple[str, str], str] = {}
-        queued = opted_out = 0
+        segments: dict[str, int] = {}
+        rows: list[dict[str, Any]] = []
+        opted_out = 0
         for customer in plan.customers:
             if customer.phone in already or (phones is not None and customer.phone not in phones):
                 continue
@@ -524,13 +551,15 @@ class ContingencyManager:
                 view = self._view(incident, plan, (area,), "", 0)
                 texts[cache_key] = render_sms(kind, customer.language, view)  # type: ignore[arg-type]
             text = texts[cache_key]
-            session.add(SmsMessage(
-                message_id=uuid.uuid4().hex, incident_id=incident.id, phone=customer.phone,
-                account=customer.account, kind=kind, text=text, language=customer.language,
-                status=SmsStatus.QUEUED.value, segments=sms_segments(text), attempts=0,
-                queued_at=now, due_at=due_at,
-            ))
-            queued += 1
+            rows.append({
+                "message_id": uuid.uuid4().hex, "incident_id": incident.id, "phone": customer.phone,
+                "account": customer.account, "kind": kind, "text": text, "language": customer.language,
+                "status": SmsStatus.QUEUED.value, "segments": segments.setdefault(text, sms_segments(text)),
+                "attempts": 0, "queued_at": now, "due_at": due_at, "error": None, "sent_at": None,
+            })
+        if rows:  # one multi-row INSERT (Core): a hundred thousand texts in seconds, not minutes
+            session.execute(insert(SmsMessage), rows)
+        queued = len(rows)
         self._metrics.sms_result(kind, "queued", queued)
         self._metrics.sms_result(kind, "opted_out", opted_out)
         return queued
@@ -707,76 +736,87 @@ class ContingencyManager:
 
     # ------------------------------------------------------------------ sending
 
-    def tick(self) -> int:
-        """Send every due SMS once; retryable failures stay queued. Returns how many were sent."""
+    def tick(self, *, budget: float = 1.0, batch: int = 200) -> int:
+        """Send due SMS once each; retryable failures stay queued. Returns how many were sent.
+
+        Texts are claimed ``batch`` at a time (one transaction moves them queued -> sending, so no
+        two ticks or processes ever send the same one), sent, and recorded in one transaction per
+        batch. A tick stops claiming after ``budget`` seconds and lets the rest wait for the next
+        one: a big outage's hundred thousand texts never hold the manager for minutes, so a
+        resolve or a new fault is handled between two batches.
+        """
         with self._lock:
             now = self._clock()
             self._follow_maintenance(now)
-            with self._sessions() as session:
-                due = list(session.scalars(
-                    select(SmsMessage.id)
-                    .where(SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at <= now)
-                    .order_by(SmsMessage.due_at, SmsMessage.id)
-                ))
+            deadline = time.monotonic() + budget
             sent_by_incident: Tally[int] = Tally()
-            for sms_id in due:
-                incident_id = self._send_one(sms_id, now)
-                if incident_id is not None:
-                    sent_by_incident[incident_id] += 1
+            while True:
+                claimed = self._claim(now, batch)
+                if not claimed:
+                    break
+                outcomes = [self._send(row, now) for row in claimed]
+                self._record(claimed, outcomes, now)
+                for row, (status, _, _) in zip(claimed, outcomes, strict=True):
+                    if status is SmsStatus.SENT:
+                        sent_by_incident[row.incident_id] += 1
+                if len(claimed) < batch or time.monotonic() >= deadline:
+                    break
             for incident_id, n in sent_by_incident.items():
                 self._audit(incident_id, StepKind.SEND_SMS, StepStatus.TRIGGERED, now,
                             detail=f"{n} SMS sent")
             return sum(sent_by_incident.values())
 
-    def _send_one(self, sms_id: int, now: float) -> int | None:
-        """Claim, send and record one SMS; its incident id if it was sent, else None."""
+    def _claim(self, now: float, limit: int) -> list[_Claimed]:
+        """Move up to ``limit`` due texts queued -> sending in one transaction and return them."""
         with self._sessions.begin() as session:
-            # the claim: only one caller can move queued -> sending, so nobody is texted twice
-            claimed = session.execute(
+            due = select(SmsMessage.id).where(
+                SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at <= now
+            ).order_by(SmsMessage.due_at, SmsMessage.id).limit(limit)
+            rows = session.execute(
                 update(SmsMessage)
-                .where(SmsMessage.id == sms_id, SmsMessage.status == SmsStatus.QUEUED.value)
+                .where(SmsMessage.id.in_(due.scalar_subquery()), SmsMessage.status == SmsStatus.QUEUED.value)
                 .values(status=SmsStatus.SENDING.value, attempts=SmsMessage.attempts + 1)
-            )
-            if (claimed.rowcount or 0) != 1:  # type: ignore[attr-defined]
-                return None
-            msg = session.get_one(SmsMessage, sms_id)
-            phone, text, kind = msg.phone, msg.text, msg.kind
-            message_id, incident_id, attempts = msg.message_id, msg.incident_id, msg.attempts
+                .returning(SmsMessage.id, SmsMessage.phone, SmsMessage.text, SmsMessage.kind,
+                           SmsMessage.message_id, SmsMessage.incident_id, SmsMessage.attempts,
+                           SmsMessage.due_at)
+                .execution_options(synchronize_session=False)
+            ).all()
+        return sorted((_Claimed(*r) for r in rows), key=lambda c: c.id)
+
+    def _send(self, row: _Claimed, now: float) -> tuple[SmsStatus, str | None, float | None]:
+        """Send one claimed text: (new status, error, next due time for a retry)."""
         try:
-            self._sink.send(phone, text, message_id=message_id)
+            self._sink.send(row.phone, row.text, message_id=row.message_id)
         except SmsRetryableError as err:
-            delay = min(_RETRY_BASE * 2 ** (attempts - 1), _RETRY_MAX)
-            self._finish(sms_id, SmsStatus.QUEUED, error=str(err), due_at=now + delay)
-            self._metrics.sms_result(kind, "retried")
-            self._audit(incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
-                        detail=f"to {phone}, retry in {delay:g}s",
+            delay = min(_RETRY_BASE * 2 ** (row.attempts - 1), _RETRY_MAX)
+            self._metrics.sms_result(row.kind, "retried")
+            self._audit(row.incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
+                        detail=f"to {row.phone}, retry in {delay:g}s",
                         error_code=err.code, error_message=str(err))
-            return None
+            return SmsStatus.QUEUED, str(err), now + delay
         except Exception as err:  # permanent, or a sink bug: we cannot know it wasn't delivered
             if not isinstance(err, SmsError):
-                log.exception("SMS sink raised an unexpected error for %s", phone)
+                log.exception("SMS sink raised an unexpected error for %s", row.phone)
             code = err.code if isinstance(err, SmsPermanentError) else _error_code(err)
-            self._finish(sms_id, SmsStatus.FAILED, error=str(err))
-            self._metrics.sms_result(kind, "failed")
-            self._audit(incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
-                        detail=f"to {phone}", error_code=code, error_message=str(err))
-            return None
-        self._finish(sms_id, SmsStatus.SENT, sent_at=now)
-        self._metrics.sms_result(kind, "sent")
-        return incident_id
+            self._metrics.sms_result(row.kind, "failed")
+            self._audit(row.incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
+                        detail=f"to {row.phone}", error_code=code, error_message=str(err))
+            return SmsStatus.FAILED, str(err), None
+        self._metrics.sms_result(row.kind, "sent")
+        return SmsStatus.SENT, None, None
 
-    def _finish(
-        self, sms_id: int, status: SmsStatus, *, error: str | None = None,
-        sent_at: float | None = None, due_at: float | None = None,
+    def _record(
+        self, claimed: list[_Claimed], outcomes: list[tuple[SmsStatus, str | None, float | None]], now: float
     ) -> None:
+        """Write a batch's outcomes in one transaction (bulk UPDATE by primary key)."""
+        params = [
+            {"id": row.id, "status": status.value, "error": error,
+             "sent_at": now if status is SmsStatus.SENT else None,
+             "due_at": due if due is not None else row.due_at}
+            for row, (status, error, due) in zip(claimed, outcomes, strict=True)
+        ]
         with self._sessions.begin() as session:
-            msg = session.get_one(SmsMessage, sms_id)
-            msg.status = status.value
-            msg.error = error
-            if sent_at is not None:
-                msg.sent_at = sent_at
-            if due_at is not None:
-                msg.due_at = due_at
+            session.execute(update(SmsMessage), params)
 
     def _refresh_gauge(self) -> None:
         if not self._metrics.enabled:
@@ -829,6 +869,26 @@ class ContingencyManager:
                                "at": _iso(s.at)} for s in steps],
                 })
             return out
+
+    def _callers_of(self, session: Session, incident_id: int) -> _CallerIndex:
+        """The customers of an open incident by normalised phone. Plans never change whom they
+        cover, so this is built once per incident (a lookup must not re-read 100,000 customers)."""
+        index = self._caller_index.get(incident_id)
+        if index is None:
+            plan = Plan.from_json(session.scalar(select(IncidentRecord.plan).where(IncidentRecord.id == incident_id)))
+            index = _CallerIndex(
+                by_phone={normalize_phone(c.phone): c for c in plan.customers},
+                areas={a.id: a for a in plan.areas},
+                maintenance=plan.maintenance is not None,
+            )
+            with self._index_lock:
+                self._caller_index[incident_id] = index
+        return index
+
+    def _forget_closed(self, open_ids: set[int]) -> None:
+        with self._index_lock:
+            for incident_id in [i for i in self._caller_index if i not in open_ids]:
+                del self._caller_index[incident_id]
 
     @staticmethod
     def _caller_sms(session: Session, incident_id: int, customer: PlannedCustomer) -> dict[str, Any]:
@@ -921,17 +981,19 @@ class ContingencyManager:
         script: str | None = None
         banner: str | None = None
         with self._sessions() as session:
-            open_incidents = session.scalars(
-                select(IncidentRecord).where(IncidentRecord.status == IncidentStatus.OPEN.value)
-                .order_by(IncidentRecord.opened_at.desc(), IncidentRecord.id.desc()))
+            open_incidents = session.execute(
+                select(IncidentRecord.id, IncidentRecord.key, IncidentRecord.title,
+                       IncidentRecord.opened_at, IncidentRecord.areas)
+                .where(IncidentRecord.status == IncidentStatus.OPEN.value)
+                .order_by(IncidentRecord.opened_at.desc(), IncidentRecord.id.desc())).all()
+            self._forget_closed({inc.id for inc in open_incidents})
             for inc in open_incidents:
-                plan = Plan.from_json(inc.plan)
-                planned = next((c for c in plan.customers
-                                if normalize_phone(c.phone) == wanted), None)
+                index = self._callers_of(session, inc.id)
+                planned = index.by_phone.get(wanted)
                 if planned is None:
                     continue
                 if customer is None:  # gone from the customer file since: use the snapshot
-                    area_view = plan.area(planned.area)
+                    area_view = index.areas.get(planned.area)
                     customer = {
                         "account": planned.account, "phone": planned.phone,
                         "name": planned.name, "area": planned.area,
@@ -940,11 +1002,15 @@ class ContingencyManager:
                         "element": planned.element, "grade": planned.grade,
                         "language": planned.language,
                     }
-                now = self._clock()
+                planned_until = None
+                if index.maintenance:  # the window may have moved or ended since: read it now
+                    plan = Plan.from_json(session.scalar(
+                        select(IncidentRecord.plan).where(IncidentRecord.id == inc.id)))
+                    if plan.planned(self._clock()) and plan.maintenance is not None:
+                        planned_until = _iso(plan.maintenance.ends_at)
                 incidents.append({"id": inc.id, "key": inc.key, "title": inc.title,
                                   "opened_at": _iso(inc.opened_at), "areas": list(inc.areas),
-                                  "planned_until": _iso(plan.maintenance.ends_at)
-                                  if plan.planned(now) and plan.maintenance is not None else None,
+                                  "planned_until": planned_until,
                                   "sms": self._caller_sms(session, inc.id, planned)})
                 if script is None:
                     row = session.scalar(select(BannerRecord).where(

@@ -277,7 +277,9 @@ class Runtime:
         except Exception:
             log.exception("alert pipeline failed on %d events", len(events))
         try:
-            self.contingency.handle(events)
+            # in a worker thread: an incident above 100,000 customers snapshots and queues them all
+            # (about half a second per 10,000), which must not stall polls and the web app
+            await asyncio.to_thread(self.contingency.handle, events)
         except Exception:
             log.exception("contingency failed on %d events", len(events))
 

@@ -396,3 +396,40 @@ def test_opted_out_customers_are_not_texted_and_agents_know_it(
     assert sms["status"] == "sent" and sms["sent_at"] is not None
     manager.handle([make_event("agg-a", RESOLVED)])
     assert manager.tick() == 10  # "restored" only to those told of the outage
+
+
+def test_tick_sends_in_batches_within_its_budget(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    clock.advance(HOLD_DOWN)
+    assert manager.tick(budget=0.0, batch=6) == 6  # one batch, then the lock is let go
+    assert manager.tick(budget=0.0, batch=6) == 6
+    assert manager.tick(batch=6) == 8  # within the budget: batch after batch until none is due
+    assert len(sink.read()) == 20 and len({line["to"] for line in sink.read()}) == 20
+
+
+def test_two_senders_on_one_database_never_text_anyone_twice(
+    sessions: sessionmaker, topology: Topology, config: ContingencyConfig, clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    sinks = [FileSmsSink(tmp_path / f"sender-{i}.jsonl", clock=clock) for i in range(2)]
+    managers = [ContingencyManager(sessions, topology, config, s, clock=clock) for s in sinks]
+    managers[0].handle([make_event("agg-a", FIRING), make_event("olt-b1", FIRING)])
+    clock.advance(HOLD_DOWN)
+    counts = [0, 0]
+
+    def run(i: int) -> None:
+        while (n := managers[i].tick(batch=3)) > 0:
+            counts[i] += n
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    phones = [str(line["to"]) for s in sinks for line in s.read()]
+    assert sum(counts) == len(phones) == 30
+    assert len(set(phones)) == 30
