@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from prometheus_client import CollectorRegistry  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
@@ -78,6 +79,7 @@ def measure(n: int, db: str | None, workdir: Path) -> dict[str, float]:
     manager = ContingencyManager(
         sessionmaker(engine, expire_on_commit=False), Topology(elements, areas, customers),
         ContingencyConfig(hold_down=60, sms=SmsConfig(sink="file", path="sms.jsonl")), sink, clock=clock,
+        registry=CollectorRegistry(),  # as in production: the gauges are refreshed too
     )
     out: dict[str, float] = {"customers": n}
     t = time.perf_counter()

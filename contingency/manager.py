@@ -821,18 +821,20 @@ class ContingencyManager:
     def _refresh_gauge(self) -> None:
         if not self._metrics.enabled:
             return
-        with self._sessions() as session:
-            plans = list(session.scalars(select(IncidentRecord.plan).where(
-                IncidentRecord.status == IncidentStatus.OPEN.value)))
         now = self._clock()
         phones: dict[tuple[str, bool], set[str]] = {}
-        for data in plans:
-            plan = Plan.from_json(data)
-            planned = plan.planned(now)
-            for c in plan.customers:
-                phones.setdefault((c.area, planned), set()).add(c.phone)
+        with self._sessions() as session:
+            ids = list(session.scalars(select(IncidentRecord.id).where(
+                IncidentRecord.status == IncidentStatus.OPEN.value)))
+            self._forget_closed(set(ids))
+            for incident_id in ids:
+                index = self._callers_of(session, incident_id)
+                planned = index.maintenance and Plan.from_json(session.scalar(
+                    select(IncidentRecord.plan).where(IncidentRecord.id == incident_id))).planned(now)
+                for phone, c in index.by_phone.items():
+                    phones.setdefault((c.area, planned), set()).add(phone)
         counts = Tally({key: len(v) for key, v in phones.items()})
-        self._metrics.set_open(len(plans))
+        self._metrics.set_open(len(ids))
         self._metrics.set_affected([a.id for a in self._topology.areas], counts)
 
     # ------------------------------------------------------------------ queries
