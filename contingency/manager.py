@@ -35,6 +35,7 @@ from contingency.scripts import (
     AreaView,
     IncidentView,
     banner_text,
+    preference_reply,
     render_script,
     render_sms,
     sms_segments,
@@ -46,6 +47,7 @@ from contingency.store import (
     IncidentStatus,
     IncidentStep,
     SmsMessage,
+    SmsPreference,
     SmsStatus,
     StepKind,
     StepStatus,
@@ -131,6 +133,10 @@ class _Metrics:
         self.sms = Counter(
             "vigil_sms", "Customer SMS by kind and result", ["kind", "result"], registry=registry
         )
+        self.inbound = Counter(
+            "vigil_sms_inbound", "Texts from customers by what they asked (stop, start, ignored)",
+            ["action"], registry=registry,
+        )
         self.affected = Gauge(
             "vigil_customers_affected",
             "Customers under an open incident, by area (planned: inside a maintenance window)",
@@ -148,6 +154,10 @@ class _Metrics:
         if self.enabled and n:
             self.sms.labels(kind=kind, result=result).inc(n)
 
+    def inbound_action(self, action: str) -> None:
+        if self.enabled:
+            self.inbound.labels(action=action).inc()
+
     def step(self, kind: StepKind, status: StepStatus) -> None:
         if self.enabled:
             self.steps.labels(step=kind.value, status=status.value).inc()
@@ -164,6 +174,8 @@ class _Metrics:
 
 
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+_STOP_WORDS = frozenset({"TD", "0000", "STOP", "UNSUBSCRIBE", "退订"})
+_START_WORDS = frozenset({"KT", "START", "开通", "订阅"})
 
 class ContingencyManager:
     """Opens, runs and resolves incidents from detector events; sends due customer SMS."""
@@ -535,6 +547,7 @@ class ContingencyManager:
         """Queue one ``kind`` SMS per planned customer (restricted to ``phones``); idempotent."""
         already = set(session.scalars(select(SmsMessage.phone).where(
             SmsMessage.incident_id == incident.id, SmsMessage.kind == kind)))
+        stopped = set(session.scalars(select(SmsPreference.phone).where(SmsPreference.opted_out.is_(True))))
         texts: dict[tuple[str, str], str] = {}
         segments: dict[str, int] = {}
         rows: list[dict[str, Any]] = []
@@ -542,7 +555,7 @@ class ContingencyManager:
         for customer in plan.customers:
             if customer.phone in already or (phones is not None and customer.phone not in phones):
                 continue
-            if not customer.sms:
+            if not customer.sms or normalize_phone(customer.phone) in stopped:
                 opted_out += 1
                 continue
             cache_key = (customer.area, customer.language)
@@ -837,6 +850,45 @@ class ContingencyManager:
         self._metrics.set_open(len(ids))
         self._metrics.set_affected([a.id for a in self._topology.areas], counts)
 
+    # ------------------------------------------------------------------ customers' replies
+
+    def inbound_sms(self, sender: str, text: str) -> str | None:
+        """A text from a customer (the gateway's mobile-originated message): "TD" (also 0000,
+        STOP, 退订) stops outage texts to that number, "KT" (START, 开通) starts them again.
+        Returns the confirmation to send back, or None for anything else (no reply, nothing
+        stored). Unsent outage texts to a number that stops are cancelled."""
+        keyword = "".join(ch for ch in text.strip().upper() if not ch.isspace())
+        action = "stop" if keyword in _STOP_WORDS else "start" if keyword in _START_WORDS else None
+        if action is None:
+            self._metrics.inbound_action("ignored")
+            return None
+        phone = normalize_phone(sender)
+        if not phone:
+            raise ValueError(f"not a phone number: {sender!r}")
+        now = self._clock()
+        known = self._topology.customer_by_phone(phone)
+        spellings = {sender, phone} | ({known.phone} if known is not None else set())
+        with self._sessions.begin() as session:
+            row = session.get(SmsPreference, phone)
+            if row is None:
+                row = SmsPreference(phone=phone)
+                session.add(row)
+            row.opted_out, row.at, row.text = action == "stop", now, text[:160]
+            cancelled = 0
+            if action == "stop":
+                queued = list(session.scalars(select(SmsMessage).where(
+                    SmsMessage.kind == "outage", SmsMessage.status == SmsStatus.QUEUED.value,
+                    SmsMessage.phone.in_(spellings))))
+                for m in queued:
+                    m.status, m.error = SmsStatus.CANCELLED.value, "the customer opted out (TD)"
+                cancelled = len(queued)
+        self._metrics.inbound_action(action)
+        if cancelled:
+            self._metrics.sms_result("outage", "cancelled", cancelled)
+        log.info("customer sms preference", extra={"phone": phone, "action": action, "cancelled": cancelled})
+        language = known.language if known is not None else self._config.default_language
+        return preference_reply(action, language)
+
     # ------------------------------------------------------------------ queries
 
     def list_incidents(self) -> list[dict[str, Any]]:
@@ -898,6 +950,9 @@ class ContingencyManager:
         when we did not (opted out, still in the hold-down, cancelled)."""
         if not customer.sms:
             return {"status": "opted_out"}
+        preference = session.get(SmsPreference, normalize_phone(customer.phone))
+        if preference is not None and preference.opted_out:
+            return {"status": "opted_out", "since": _iso(preference.at)}
         msg = session.scalar(select(SmsMessage).where(
             SmsMessage.incident_id == incident_id, SmsMessage.phone == customer.phone,
             SmsMessage.kind == "outage"))

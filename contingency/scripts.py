@@ -22,6 +22,7 @@ __all__ = [
     "IncidentView",
     "SmsKind",
     "banner_text",
+    "preference_reply",
     "render_script",
     "render_sms",
     "sms_segments",
@@ -163,3 +164,16 @@ def sms_segments(text: str) -> int:
             used = 0
         used += cost
     return max(parts, math.ceil(total / part))
+
+
+_PREFERENCE_REPLIES = {
+    ("stop", "zh-CN"): "【中国电信】您已退订网络故障通知短信，回复KT可重新订阅。",
+    ("stop", "en"): "[China Telecom] You will no longer get network outage texts. Reply KT to get them again.",
+    ("start", "zh-CN"): "【中国电信】您已重新订阅网络故障通知短信，回复TD可退订。",
+    ("start", "en"): "[China Telecom] You will get network outage texts again. Reply TD to stop them.",
+}
+
+
+def preference_reply(action: str, language: str) -> str:
+    """The confirmation texted back when a customer stops ("TD") or restarts ("KT") outage texts."""
+    return _PREFERENCE_REPLIES.get((action, language)) or _PREFERENCE_REPLIES[action, "zh-CN"]

@@ -29,6 +29,7 @@ __all__ = [
     "IncidentStatus",
     "IncidentStep",
     "SmsMessage",
+    "SmsPreference",
     "SmsStatus",
     "StepKind",
     "StepStatus",
@@ -185,3 +186,14 @@ class SmsMessage(ContingencyBase):
     queued_at: Mapped[float] = mapped_column(Double)
     due_at: Mapped[float] = mapped_column(Double)  # outage: queued_at + hold_down
     sent_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class SmsPreference(ContingencyBase):
+    """A customer's own answer by SMS: "TD" (stop outage texts) or "KT" (start again)."""
+
+    __tablename__ = "sms_preferences"
+
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)  # normalised (normalize_phone)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[float] = mapped_column(Double)
+    text: Mapped[str] = mapped_column(String(160))  # what the customer sent

@@ -7,14 +7,15 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from alerts.silence import Silence
+from contingency.scripts import is_gsm7
 
 __all__ = ["create_app"]
 
@@ -28,6 +29,7 @@ class _Contingency(Protocol):
     def list_banners(self, active_only: bool = True) -> list[dict[str, Any]]: ...
     def list_sms(self) -> list[dict[str, Any]]: ...
     def impact(self, phone: str) -> dict[str, Any]: ...
+    def inbound_sms(self, sender: str, text: str) -> str | None: ...
 
 
 class _Silences(Protocol):
@@ -103,6 +105,24 @@ def create_app(
         if not _PHONE.match(phone):
             raise HTTPException(422, detail=f"not a phone number: {phone!r}")
         return contingency.impact(phone)
+
+    @app.get("/api/v1/sms/inbound", response_class=PlainTextResponse)
+    def api_sms_inbound(
+        sender: Annotated[str, Query(alias="from", min_length=1, max_length=32)],
+        text: Annotated[str, Query(max_length=1600)] = "",
+        token: str | None = None,
+    ) -> PlainTextResponse:
+        """A customer's text, as an SMS gateway forwards it (Kannel ``sms-service`` ``get-url``:
+        ``.../api/v1/sms/inbound?from=%p&text=%a``, plus ``&token=...`` when http.write_token is
+        set). The body is the reply to text back (empty: none); Chinese replies carry
+        ``X-Kannel-Coding: 2`` so Kannel sends them as UCS-2."""
+        if write_token is not None and not hmac.compare_digest((token or "").encode(), write_token.encode()):
+            raise HTTPException(401, detail="this gateway callback needs ?token=<http.write_token>")
+        if not _PHONE.match(sender.replace(" ", "")):
+            raise HTTPException(422, detail=f"not a phone number: {sender!r}")
+        reply = contingency.inbound_sms(sender, text) or ""
+        headers = {} if is_gsm7(reply) else {"X-Kannel-Coding": "2"}
+        return PlainTextResponse(reply, headers=headers)
 
     if silences is not None:
         _silence_routes(app, silences, write_token)

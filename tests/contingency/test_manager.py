@@ -433,3 +433,29 @@ def test_two_senders_on_one_database_never_text_anyone_twice(
     phones = [str(line["to"]) for s in sinks for line in s.read()]
     assert sum(counts) == len(phones) == 30
     assert len(set(phones)) == 30
+
+
+def test_customers_stop_and_restart_outage_texts_by_sms(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock, registry: CollectorRegistry,
+) -> None:
+    zh = next(c for c in CUSTOMERS if c.element == "olt-a1" and c.language == "zh-CN")
+    en = next(c for c in CUSTOMERS if c.element == "olt-a2" and c.language == "en")
+    manager.handle([make_event("agg-a", FIRING)])
+    assert "退订" in (manager.inbound_sms("+86 " + zh.phone, " td ") or "")  # inside the hold-down
+    assert (manager.inbound_sms(en.phone, "STOP") or "").startswith("[China Telecom] You will no longer")
+    assert manager.inbound_sms(en.phone, "what is going on?") is None
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 18  # their queued texts were cancelled
+    assert not {zh.phone, en.phone} & {str(line["to"]) for line in sink.read()}
+    assert manager.impact(zh.phone)["incidents"][0]["sms"]["status"] == "opted_out"
+    assert registry.get_sample_value("vigil_sms_inbound_total", {"action": "stop"}) == 2
+    assert registry.get_sample_value("vigil_sms_inbound_total", {"action": "ignored"}) == 1
+
+    assert "重新订阅" in (manager.inbound_sms(zh.phone, "KT") or "")
+    manager.handle([make_event("agg-a", RESOLVED)])
+    manager.handle([make_event("olt-a1", FIRING)])  # the next fault texts them again
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    assert zh.phone in {str(line["to"]) for line in sink.read()}
+    with pytest.raises(ValueError, match="not a phone number"):
+        manager.inbound_sms("---", "TD")

@@ -1,0 +1,106 @@
+"""Customers answer by SMS: a real Kannel forwards their texts to vigil's web app and sends the reply.
+
+fakesmsc plays the customers' phones: "TD" from one customer stops its outage texts (the reply
+comes back in Chinese, UCS-2), "hello" from another is ignored; then an outage texts everyone
+below the fault but the one who opted out, through the same Kannel.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from config.models import ContingencyConfig
+from contingency import ContingencyBase, ContingencyManager, Topology
+from contingency.sms import KannelSmsSink, SmsSink
+from detectors.event import EventState
+from tests.conftest import free_tcp_port
+from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
+from tests.kannel import start_kannel
+from vigil.web import create_app
+
+TOKEN = "gw-s3cret"
+QUIET = next(c for c in CUSTOMERS if c.element == "olt-a1" and c.language == "zh-CN")
+CHATTY = next(c for c in CUSTOMERS if c.element == "olt-a2")
+
+
+class NoAlerts:
+    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def list_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
+        return []
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any], ContingencyManager, FakeClock, CollectorRegistry]]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'vigil.db'}")
+    ContingencyBase.metadata.create_all(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    clock = FakeClock()
+    holder: dict[str, Any] = {}
+
+    class LateSink(SmsSink):  # Kannel's URL is known once it runs, and it needs the app's URL first
+        def send(self, phone: str, text: str, *, message_id: str) -> None:
+            holder["sink"].send(phone, text, message_id=message_id)
+
+    registry = CollectorRegistry()
+    manager = ContingencyManager(sessions, Topology(ELEMENTS, AREAS, CUSTOMERS), ContingencyConfig(hold_down=HOLD_DOWN),
+                                 LateSink(), clock=clock, registry=registry)
+    app = create_app(registry=registry, render_device_metrics=lambda: "", alerts=NoAlerts(),
+                     contingency=manager, status=lambda: {}, write_token=TOKEN)
+    port = free_tcp_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url, holder, manager, clock, registry
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
+def test_customers_stop_outage_texts_by_replying_td(served, tmp_path: Path) -> None:  # noqa: ANN001
+    url, holder, manager, clock, registry = served
+    service = (f'get-url = "{url}/api/v1/sms/inbound?from=%p&text=%a&token={TOKEN}"\n'
+               "max-messages = 1\nomit-empty = true\naccept-x-kannel-headers = true")
+    (tmp_path / "kannel").mkdir()
+    with start_kannel(tmp_path / "kannel", service=service,
+                      mo=(f"{QUIET.phone} 10000 text TD",)) as kannel:
+        holder["sink"] = KannelSmsSink(kannel.url, username="vigil", password="vigilpw", sender="10000")
+
+        # the reply to "TD" reaches the customer's phone, in Chinese
+        [(sender, to, text)] = kannel.received(1)
+        assert (sender, to) == ("10000", QUIET.phone) and "退订" in text and "KT" in text
+        assert registry.get_sample_value("vigil_sms_inbound_total", {"action": "stop"}) == 1.0
+
+        # any other text gets no reply and changes nothing; the callback is a write: no token, no entry
+        inbound = f"{url}/api/v1/sms/inbound"
+        hello = httpx.get(inbound, params={"from": CHATTY.phone, "text": "hello", "token": TOKEN})
+        assert hello.status_code == 200 and hello.text == ""
+        assert httpx.get(inbound, params={"from": QUIET.phone, "text": "KT"}).status_code == 401
+        assert httpx.get(inbound, params={"from": "x", "text": "KT", "token": TOKEN}).status_code == 422
+
+        manager.handle([make_event("agg-a", EventState.FIRING)])
+        clock.advance(HOLD_DOWN)
+        assert manager.tick() == 19
+        outage = [m for m in kannel.received(20) if m[1] != QUIET.phone or "退订" not in m[2]]
+        assert len(outage) == 19 and QUIET.phone not in {to for _, to, _ in outage}
+        impact = httpx.get(f"{url}/api/v1/callers/{QUIET.phone}/impact").json()
+        assert impact["affected"] is True and impact["incidents"][0]["sms"]["status"] == "opted_out"
