@@ -2,6 +2,7 @@
 
 from contingency.errors import (
     ContingencyError,
+    IncidentNotOpenError,
     SmsError,
     SmsPermanentError,
     SmsRetryableError,
@@ -49,6 +50,7 @@ __all__ = [
     "ContingencyManager",
     "FileSmsSink",
     "KannelSmsSink",
+    "IncidentNotOpenError",
     "IncidentRecord",
     "IncidentStatus",
     "IncidentStep",

@@ -90,3 +90,7 @@ class SmsPermanentError(SmsError):
     """A final failure: the message is marked failed and never retried."""
 
     code = "sms_permanent"
+
+
+class IncidentNotOpenError(ContingencyError):
+    """The incident exists but is resolved or merged: it can no longer be changed."""

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.models import ContingencyConfig
 from contingency.errors import (
     ContingencyError,
+    IncidentNotOpenError,
     SmsError,
     SmsPermanentError,
     SmsRetryableError,
@@ -468,8 +469,11 @@ class ContingencyManager:
         self, incident: IncidentRecord, plan: Plan, areas: tuple[AreaView, ...], ticket: str,
         customers: int, *, planned: bool = False,
     ) -> IncidentView:
-        """What templates see; ``planned`` (banners in a maintenance window) gives its end as the ETA."""
-        eta = plan.maintenance.ends_at if planned and plan.maintenance is not None else None
+        """What templates see. The ETA is the NOC's (``incident.eta``), else, for planned works
+        (banners in a maintenance window), the window's end."""
+        eta = incident.eta
+        if eta is None and planned and plan.maintenance is not None:
+            eta = plan.maintenance.ends_at
         return IncidentView(
             key=incident.key, element=incident.element, title=incident.title, areas=areas,
             since=incident.opened_at, ticket=ticket, eta=eta, customers=customers,
@@ -850,6 +854,53 @@ class ContingencyManager:
         self._metrics.set_open(len(ids))
         self._metrics.set_affected([a.id for a in self._topology.areas], counts)
 
+    # ------------------------------------------------------------------ the NOC's updates
+
+    def set_eta(self, incident_id: int, eta: float | None, *, by: str, note: str = "") -> dict[str, Any]:
+        """Set (or clear, with None) the expected restoration of an open incident.
+
+        Hotline agents then tell callers the time: the banners and scripts say it, and so do the
+        outage texts not sent yet (re-rendered); the ticket's timeline records who set it.
+        Raises ``KeyError`` (no such incident), ``IncidentNotOpenError`` or ``ValueError`` (an ETA
+        in the past, no author).
+        """
+        if not by.strip():
+            raise ValueError("eta: say who sets it (by)")
+        with self._lock:
+            now = self._clock()
+            if eta is not None and eta <= now:
+                raise ValueError(f"eta {_iso(eta)} is not in the future (now {_iso(now)})")
+            with self._sessions.begin() as session:
+                incident = session.get(IncidentRecord, incident_id)
+                if incident is None:
+                    raise KeyError(incident_id)
+                if incident.status != IncidentStatus.OPEN.value:
+                    raise IncidentNotOpenError(f"incident {incident_id} is {incident.status}")
+                incident.eta = eta
+                plan = Plan.from_json(incident.plan)
+                what = f"expected restoration {_iso(eta)}" if eta is not None else "expected restoration cleared"
+                self._timeline(session, incident.id, now, f"{what} by {by}" + (f": {note}" if note else ""))
+                self._rerender_banners(session, incident, plan, now)
+                texts = self._rerender_queued(session, incident, plan)
+            log.info("incident eta set", extra={"incident_id": incident_id, "eta": eta, "texts": texts})
+        return next(i for i in self.list_incidents() if i["id"] == incident_id)
+
+    def _rerender_queued(self, session: Session, incident: IncidentRecord, plan: Plan) -> int:
+        """Unsent outage texts of the incident rendered again (the ETA changed)."""
+        cache: dict[tuple[str, str], str] = {}
+        n = 0
+        area_of = {c.phone: c.area for c in plan.customers}
+        for msg in session.scalars(select(SmsMessage).where(
+                SmsMessage.incident_id == incident.id, SmsMessage.kind == "outage",
+                SmsMessage.status == SmsStatus.QUEUED.value)):
+            key = (area_of.get(msg.phone, ""), msg.language)
+            if key not in cache:
+                area = plan.area(key[0]) or AreaView(key[0], key[0])
+                cache[key] = render_sms("outage", msg.language, self._view(incident, plan, (area,), "", 0))  # type: ignore[arg-type]
+            msg.text, msg.segments = cache[key], sms_segments(cache[key])
+            n += 1
+        return n
+
     # ------------------------------------------------------------------ customers' replies
 
     def inbound_sms(self, sender: str, text: str) -> str | None:
@@ -913,6 +964,7 @@ class ContingencyManager:
                     "areas": [{"id": a.id, "name": a.name, "name_zh": a.name_zh}
                               for a in plan.areas],
                     "customers": len(plan.customers), "cause": plan.cause,
+                    "eta": _iso(inc.eta),
                     "maintenance": None if plan.maintenance is None else {
                         **plan.maintenance.to_json(), "starts_at": _iso(plan.maintenance.starts_at),
                         "ends_at": _iso(plan.maintenance.ends_at), "over": plan.maintenance_over},

@@ -98,6 +98,8 @@ class IncidentRecord(ContingencyBase):
     fingerprints: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # fp -> state
     opened_at: Mapped[float] = mapped_column(Double)
     resolved_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # expected restoration, set by the NOC (epoch seconds); banners, scripts and unsent texts say it
+    eta: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class IncidentStep(ContingencyBase):

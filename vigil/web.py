@@ -13,8 +13,10 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.silence import Silence
+from contingency.errors import IncidentNotOpenError
 from contingency.scripts import is_gsm7
 
 __all__ = ["create_app"]
@@ -30,6 +32,7 @@ class _Contingency(Protocol):
     def list_sms(self) -> list[dict[str, Any]]: ...
     def impact(self, phone: str) -> dict[str, Any]: ...
     def inbound_sms(self, sender: str, text: str) -> str | None: ...
+    def set_eta(self, incident_id: int, eta: float | None, *, by: str, note: str = "") -> dict[str, Any]: ...
 
 
 class _Silences(Protocol):
@@ -106,6 +109,18 @@ def create_app(
             raise HTTPException(422, detail=f"not a phone number: {phone!r}")
         return contingency.impact(phone)
 
+    @app.put("/api/v1/incidents/{incident_id}/eta", dependencies=[Depends(_writer(write_token))])
+    def api_set_eta(incident_id: int, body: EtaBody) -> dict[str, Any]:
+        """The NOC's expected restoration time (RFC 3339, or null to clear it): banners, hotline
+        scripts and the outage texts not sent yet say it from now on."""
+        try:
+            eta = None if body.eta is None else _rfc3339(body.eta, "eta")
+            return contingency.set_eta(incident_id, eta, by=body.by, note=body.note)
+        except KeyError as err:
+            raise HTTPException(404, detail=f"no incident {incident_id}") from err
+        except IncidentNotOpenError as err:
+            raise HTTPException(409, detail=str(err)) from err
+
     @app.get("/api/v1/sms/inbound", response_class=PlainTextResponse)
     def api_sms_inbound(
         sender: Annotated[str, Query(alias="from", min_length=1, max_length=32)],
@@ -140,6 +155,27 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     return app
+
+
+class EtaBody(BaseModel):
+    """``PUT /api/v1/incidents/{id}/eta``: when service is expected back, who says so, why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eta: str | None
+    by: Annotated[str, Field(min_length=1, max_length=200)]
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+def _rfc3339(value: str, what: str) -> float:
+    """An RFC 3339 time with its zone (``Z`` or ``+08:00``) as epoch seconds; ValueError names ``what``."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as err:
+        raise ValueError(f"{what}: {value!r} is not an RFC 3339 time") from err
+    if parsed.tzinfo is None:
+        raise ValueError(f"{what}: {value!r} needs a time zone (Z or +08:00)")
+    return parsed.timestamp()
 
 
 def _writer(token: str | None) -> Callable[[Request], None]:

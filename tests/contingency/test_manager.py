@@ -459,3 +459,35 @@ def test_customers_stop_and_restart_outage_texts_by_sms(
     assert zh.phone in {str(line["to"]) for line in sink.read()}
     with pytest.raises(ValueError, match="not a phone number"):
         manager.inbound_sms("---", "TD")
+
+
+def test_the_noc_sets_the_expected_restoration(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock,
+) -> None:
+    from contingency import IncidentNotOpenError
+
+    manager.handle([make_event("agg-a", FIRING)])
+    [incident] = manager.list_incidents()
+    eta = clock() + 2 * 3600  # 12:13 in UTC+8
+    updated = manager.set_eta(incident["id"], eta, by="noc-wang", note="spare card on its way")
+    assert updated["eta"] is not None and updated["eta"].startswith("2026-11-23T04:13")
+    for b in manager.list_banners():
+        assert "12:13" in b["text_en"] and "12:13" in b["text_zh"] and "12:13" in b["script_en"]
+    [ticket] = manager.list_tickets()
+    assert any("by noc-wang: spare card on its way" in e["text"] for e in ticket["timeline"])
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 20
+    for line in sink.read():  # the texts not yet sent were rendered again
+        assert "12:13" in str(line["text"])
+    assert manager.set_eta(incident["id"], None, by="noc-wang")["eta"] is None
+    assert all("unknown" in b["text_en"] for b in manager.list_banners())
+
+    with pytest.raises(ValueError, match="not in the future"):
+        manager.set_eta(incident["id"], clock() - 1, by="noc-wang")
+    with pytest.raises(ValueError, match="who"):
+        manager.set_eta(incident["id"], eta, by=" ")
+    with pytest.raises(KeyError):
+        manager.set_eta(999, eta, by="noc-wang")
+    manager.handle([make_event("agg-a", RESOLVED)])
+    with pytest.raises(IncidentNotOpenError):
+        manager.set_eta(incident["id"], eta, by="noc-wang")

@@ -90,6 +90,20 @@ def test_unreachable_element_and_link_down_trap(tmp_path: Path) -> None:
         sid = ok.json()["silenceID"]
         assert all(a["silenced_by"] == [sid] for a in alerts().values() if a["status"] == "firing")
         assert httpx.delete(f"{url}/api/v2/silence/{sid}", timeout=3).status_code == 401
+        # the NOC gives the expected restoration: the agents' banner says it
+        incident_id = incidents[0]["id"]
+        auth = {"Authorization": "Bearer t0ken-for-the-noc"}
+        eta = {"eta": "2099-01-01T08:30:00+08:00", "by": "noc-li", "note": "field team on site"}
+        assert httpx.put(f"{url}/api/v1/incidents/{incident_id}/eta", json=eta, timeout=3).status_code == 401
+        put = httpx.put(f"{url}/api/v1/incidents/{incident_id}/eta", json=eta, headers=auth, timeout=3)
+        assert put.status_code == 200, put.text
+        assert put.json()["eta"] == "2099-01-01T00:30:00Z"
+        [banner] = httpx.get(url + "/api/v1/banners", timeout=3).json()
+        assert "2099-01-01 08:30" in banner["text_en"] and "2099-01-01 08:30" in banner["text_zh"]
+        bad = httpx.put(f"{url}/api/v1/incidents/{incident_id}/eta", json={**eta, "eta": "tomorrow"},
+                        headers=auth, timeout=3)
+        assert bad.status_code == 422 and "eta" in bad.json()["detail"]
+        assert httpx.put(f"{url}/api/v1/incidents/9999/eta", json=eta, headers=auth, timeout=3).status_code == 404
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
