@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
@@ -18,19 +17,16 @@ from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.models import ContingencyConfig
 from contingency.errors import (
-    ContingencyError,
     IncidentNotOpenError,
-    SmsError,
-    SmsPermanentError,
-    SmsRetryableError,
     UnknownElementError,
 )
 from contingency.maintenance import MaintenanceLookup, MaintenanceWindow
+from contingency.outbox import SmsOutbox, error_code
 from contingency.plan import Plan, PlannedCustomer, build_plan
 from contingency.scripts import (
     AreaView,
@@ -64,8 +60,6 @@ __all__ = ["ContingencyManager", "StepHandler", "StepOutcome"]
 log = logging.getLogger(__name__)
 
 _CST = timezone(timedelta(hours=8), "CST")  # ticket numbers follow the operator's local day
-_RETRY_BASE = 30.0  # seconds before the first retry of a retryable SMS failure
-_RETRY_MAX = 600.0
 
 
 class _CallerIndex(NamedTuple):
@@ -74,19 +68,6 @@ class _CallerIndex(NamedTuple):
     by_phone: dict[str, PlannedCustomer]
     areas: dict[str, AreaView]
     maintenance: bool  # the plan has a maintenance window: read its current state per lookup
-
-
-class _Claimed(NamedTuple):
-    """A text moved to "sending" by one tick (only that tick may send it)."""
-
-    id: int
-    phone: str
-    text: str
-    kind: str
-    message_id: str
-    incident_id: int
-    attempts: int
-    due_at: float
 
 
 class StepOutcome(NamedTuple):
@@ -111,14 +92,6 @@ def _duration(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
-
-
-def _error_code(err: BaseException) -> str:
-    if isinstance(err, ContingencyError):
-        return err.code
-    if isinstance(err, SQLAlchemyError):
-        return "database"
-    return f"internal:{type(err).__name__}"
 
 
 class _Metrics:
@@ -200,6 +173,7 @@ class ContingencyManager:
         self._sink = sink
         self._clock = clock
         self._metrics = _Metrics(registry)
+        self._outbox = SmsOutbox(sessions, sink, on_result=self._metrics.sms_result, audit=self._audit)
         # handle() and tick() may run on different scheduler threads; one at a time
         self._lock = threading.RLock()
         # caller lookups (web threads) read a per-incident phone index; its own small lock
@@ -434,7 +408,7 @@ class ContingencyManager:
             except Exception as err:  # operational failures are data: audit, go on
                 log.exception("step %s of incident %s failed", kind.value, key)
                 self._audit(incident_id, kind, StepStatus.FAILED, now,
-                            error_code=_error_code(err), error_message=str(err))
+                            error_code=error_code(err), error_message=str(err))
             else:
                 self._audit(incident_id, kind, outcome.status, now, detail=outcome.detail)
 
@@ -756,84 +730,18 @@ class ContingencyManager:
     def tick(self, *, budget: float = 1.0, batch: int = 200) -> int:
         """Send due SMS once each; retryable failures stay queued. Returns how many were sent.
 
-        Texts are claimed ``batch`` at a time (one transaction moves them queued -> sending, so no
-        two ticks or processes ever send the same one), sent, and recorded in one transaction per
-        batch. A tick stops claiming after ``budget`` seconds and lets the rest wait for the next
-        one: a big outage's hundred thousand texts never hold the manager for minutes, so a
-        resolve or a new fault is handled between two batches.
+        Sending is :class:`~contingency.outbox.SmsOutbox`'s: ``batch`` texts per claim, and no new
+        claim after ``budget`` seconds, so a big outage's hundred thousand texts never hold the
+        manager for minutes (a resolve or a new fault is handled between two ticks).
         """
         with self._lock:
             now = self._clock()
             self._follow_maintenance(now)
-            deadline = time.monotonic() + budget
-            sent_by_incident: Tally[int] = Tally()
-            while True:
-                claimed = self._claim(now, batch)
-                if not claimed:
-                    break
-                outcomes = [self._send(row, now) for row in claimed]
-                self._record(claimed, outcomes, now)
-                for row, (status, _, _) in zip(claimed, outcomes, strict=True):
-                    if status is SmsStatus.SENT:
-                        sent_by_incident[row.incident_id] += 1
-                if len(claimed) < batch or time.monotonic() >= deadline:
-                    break
+            sent_by_incident = self._outbox.send_due(now, budget=budget, batch=batch)
             for incident_id, n in sent_by_incident.items():
                 self._audit(incident_id, StepKind.SEND_SMS, StepStatus.TRIGGERED, now,
                             detail=f"{n} SMS sent")
             return sum(sent_by_incident.values())
-
-    def _claim(self, now: float, limit: int) -> list[_Claimed]:
-        """Move up to ``limit`` due texts queued -> sending in one transaction and return them."""
-        with self._sessions.begin() as session:
-            due = select(SmsMessage.id).where(
-                SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at <= now
-            ).order_by(SmsMessage.due_at, SmsMessage.id).limit(limit)
-            rows = session.execute(
-                update(SmsMessage)
-                .where(SmsMessage.id.in_(due.scalar_subquery()), SmsMessage.status == SmsStatus.QUEUED.value)
-                .values(status=SmsStatus.SENDING.value, attempts=SmsMessage.attempts + 1)
-                .returning(SmsMessage.id, SmsMessage.phone, SmsMessage.text, SmsMessage.kind,
-                           SmsMessage.message_id, SmsMessage.incident_id, SmsMessage.attempts,
-                           SmsMessage.due_at)
-                .execution_options(synchronize_session=False)
-            ).all()
-        return sorted((_Claimed(*r) for r in rows), key=lambda c: c.id)
-
-    def _send(self, row: _Claimed, now: float) -> tuple[SmsStatus, str | None, float | None]:
-        """Send one claimed text: (new status, error, next due time for a retry)."""
-        try:
-            self._sink.send(row.phone, row.text, message_id=row.message_id)
-        except SmsRetryableError as err:
-            delay = min(_RETRY_BASE * 2 ** (row.attempts - 1), _RETRY_MAX)
-            self._metrics.sms_result(row.kind, "retried")
-            self._audit(row.incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
-                        detail=f"to {row.phone}, retry in {delay:g}s",
-                        error_code=err.code, error_message=str(err))
-            return SmsStatus.QUEUED, str(err), now + delay
-        except Exception as err:  # permanent, or a sink bug: we cannot know it wasn't delivered
-            if not isinstance(err, SmsError):
-                log.exception("SMS sink raised an unexpected error for %s", row.phone)
-            code = err.code if isinstance(err, SmsPermanentError) else _error_code(err)
-            self._metrics.sms_result(row.kind, "failed")
-            self._audit(row.incident_id, StepKind.SEND_SMS, StepStatus.FAILED, now,
-                        detail=f"to {row.phone}", error_code=code, error_message=str(err))
-            return SmsStatus.FAILED, str(err), None
-        self._metrics.sms_result(row.kind, "sent")
-        return SmsStatus.SENT, None, None
-
-    def _record(
-        self, claimed: list[_Claimed], outcomes: list[tuple[SmsStatus, str | None, float | None]], now: float
-    ) -> None:
-        """Write a batch's outcomes in one transaction (bulk UPDATE by primary key)."""
-        params = [
-            {"id": row.id, "status": status.value, "error": error,
-             "sent_at": now if status is SmsStatus.SENT else None,
-             "due_at": due if due is not None else row.due_at}
-            for row, (status, error, due) in zip(claimed, outcomes, strict=True)
-        ]
-        with self._sessions.begin() as session:
-            session.execute(update(SmsMessage), params)
 
     def _refresh_gauge(self) -> None:
         if not self._metrics.enabled:
