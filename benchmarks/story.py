@@ -75,7 +75,7 @@ def main() -> None:
     seen: dict[str, float] = {}  # first wall time (since start) each milestone was observed
     result: dict[str, float | None] = {}
     try:
-        fault_sim = None
+        fault_sim, element = None, None
         while time.monotonic() - t0 < timeout:
             time.sleep(0.2 if speed > 5 else 2)
             try:
@@ -87,15 +87,20 @@ def main() -> None:
                 continue
             now = time.monotonic() - t0
             if fault_sim is None and status.get("scenario"):
-                fault_sim = min(f["start"] for f in status["scenario"])
+                first = min(status["scenario"], key=lambda f: f["start"])
+                fault_sim, element = first["start"], first["element"]
                 seen["fault_wall_predicted"] = now + (fault_sim - status["sim_time"]) / speed
+            if fault_sim is not None:  # the demo fault's own incident (the lab also has planned works)
+                tickets = [t for t in tickets if t["incident_key"] == element]
+                banners = [b for b in banners if b["incident_key"] == element]
+                incidents = [i for i in incidents if i["element"] == element]
             if tickets and "ticket" not in seen:
                 seen["ticket"] = now
             if banners and "banner" not in seen:
                 seen["banner"] = now
             if "sms" not in seen:
                 sms = httpx.get(url + "/api/v1/notifications?channel=sms", timeout=5).json()
-                sent = [m for m in sms if m["status"] == "sent"]
+                sent = [m for m in sms if m["status"] == "sent" and m.get("incident") == element]
                 if sent:
                     seen["sms"] = now
                     result["first_sms_sim"] = min(_ts(m["sent_at"]) for m in sent)

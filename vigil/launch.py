@@ -25,6 +25,15 @@ def lab_fault_element(site: SiteConfig) -> str:
     raise ConfigError("lab", [ConfigIssue("lab.fault_element", "no aggregation element to fault")])
 
 
+def lab_works_element(site: SiteConfig, fault_element: str) -> str | None:
+    """Where the lab's planned works happen: an OLT of an area the demo fault does not touch."""
+    fault_area = next((el.area for el in site.elements if el.name == fault_element), None)
+    for el in site.elements:
+        if el.role is ElementRole.OLT and el.area and el.area != fault_area:
+            return el.name
+    return None
+
+
 async def launch(
     *,
     config: Path | None,
@@ -64,7 +73,9 @@ async def launch(
         faults = []
         if site.lab.scenario:
             at = parse_duration(fault_at) if fault_at is not None else site.lab.fault_at
-            faults = default_scenario(start, fault_at=at, element=lab_fault_element(site))
+            element = lab_fault_element(site)
+            faults = default_scenario(start, fault_at=at, element=element,
+                                      works_element=lab_works_element(site, element))
             scenario_lines = faults.describe()
         lab = LabNetwork(site, clock.now, faults)
     else:

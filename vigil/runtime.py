@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,8 @@ class Runtime:
             parents={el.name: el.parent for el in site.elements if el.parent},  # topology inhibition
             secrets_dir=options.config_dir,  # relative auth_password_file
         )
+        if lab is not None:
+            self._announce_lab_works(getattr(lab, "works", []))
         sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now, base=options.config_dir)
         self.topology = Topology(site.elements, site.areas, customers)
         self.contingency = ContingencyManager(
@@ -165,6 +167,20 @@ class Runtime:
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._inflight_events: set[asyncio.Task[None]] = set()
+
+    def _announce_lab_works(self, works: Sequence[Any]) -> None:
+        """The lab's planned works become maintenance windows, announced now, ahead of them, as a
+        NOC would (a silence per work; the same one is not announced twice across restarts)."""
+        existing = {(s.comment, s.starts_at.timestamp()) for s in self.alerts.silences.list()}
+        for work in works:
+            if (work.comment, work.start) in existing:
+                continue
+            self.alerts.silences.upsert({
+                "matchers": [{"name": "element", "value": work.element, "isRegex": False, "isEqual": True}],
+                "startsAt": _rfc3339(work.start), "endsAt": _rfc3339(work.end),
+                "createdBy": "lab", "comment": work.comment,
+            })
+            log.info("lab maintenance window announced", extra={"element": work.element, "comment": work.comment})
 
     @staticmethod
     def _write_token(site: SiteConfig, base: Path | None) -> str | None:
@@ -409,3 +425,7 @@ def _in(seconds: float):  # noqa: ANN202 - datetime
     from datetime import datetime, timedelta
 
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

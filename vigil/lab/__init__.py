@@ -8,7 +8,7 @@ asyncio loop, with counters and gauges (CPU, optic DOM, DSL line) from the deter
 
 from vigil.lab.agent import LabNetwork
 from vigil.lab.device import Device, Port, PortKind, dsl_lines, lab_devices, optic_ports
-from vigil.lab.scenario import Fault, FaultKind, Scenario, default_scenario
+from vigil.lab.scenario import Fault, FaultKind, PlannedWork, Scenario, default_scenario
 from vigil.lab.site import ACCESS_ROLES, demo_site
 from vigil.lab.traffic import DslReading, OpticReading, PortCounters, TrafficModel, diurnal
 
@@ -25,6 +25,7 @@ __all__ = [
     "PortKind",
     "Scenario",
     "TrafficModel",
+    "PlannedWork",
     "default_scenario",
     "demo_site",
     "diurnal",

@@ -317,6 +317,11 @@ class LabNetwork:
         """The scheduled faults, in start order."""
         return sorted(self._scenario, key=lambda f: f.start)
 
+    @property
+    def works(self) -> list[Any]:
+        """The maintenance windows announced with the scenario (``PlannedWork``), if any."""
+        return list(getattr(self._scenario, "works", []))
+
     def describe(self) -> list[str]:
         """Banner lines: one per agent, then the scenario's timeline when it has one."""
         lines = []

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ELEMENT_KINDS", "FLAP_DOWN", "OCTET_KINDS", "Fault", "FaultKind", "Scenario", "default_scenario"]
+__all__ = [
+    "ELEMENT_KINDS", "FLAP_DOWN", "OCTET_KINDS", "Fault", "FaultKind", "PlannedWork", "Scenario", "default_scenario",
+]
 
 
 class FaultKind(StrEnum):
@@ -84,19 +86,36 @@ class Fault:
         return out
 
 
-class Scenario(list[Fault]):
-    """The faults of a run, in start order, with the run start for describing them."""
+@dataclass(frozen=True, slots=True)
+class PlannedWork:
+    """A maintenance window the NOC announced for the lab (a silence made at startup, ahead of it)."""
 
-    def __init__(self, faults: Iterable[Fault] = (), start: float = 0.0) -> None:
+    element: str
+    start: float
+    end: float
+    comment: str
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"planned work on {self.element} ends before it starts")
+
+
+class Scenario(list[Fault]):
+    """The faults of a run, in start order, with the run start for describing them, and the
+    maintenance windows announced for it (``works``)."""
+
+    def __init__(self, faults: Iterable[Fault] = (), start: float = 0.0, works: Iterable[PlannedWork] = ()) -> None:
         super().__init__(sorted(faults, key=lambda f: (f.start, f.element, f.if_index)))
         self.start = start
+        self.works = sorted(works, key=lambda w: w.start)
 
     def describe(self) -> list[str]:
         """Lines for the startup banner: what happens when, in simulated minutes."""
+        items = [(f.start, f.end, f.note or f"{f.kind} on {f.element} ifIndex {f.if_index}") for f in self]
+        items += [(w.start, w.end, f"maintenance window on {w.element}: {w.comment}") for w in self.works]
         lines = []
-        for f in self:
-            begin, end = (f.start - self.start) / 60, (f.end - self.start) / 60
-            what = f.note or f"{f.kind} on {f.element} ifIndex {f.if_index}"
+        for a, b, what in sorted(items, key=lambda i: i[0]):
+            begin, end = (a - self.start) / 60, (b - self.start) / 60
             lines.append(f"T+{begin:g} min .. T+{end:g} min: {what}")
         if self:
             cleared = (max(f.end for f in self) - self.start) / 60
@@ -114,19 +133,36 @@ def default_scenario(
     if_index: int = 1,
     error_peak: float = 400.0,
     saturation: float = 0.98,
+    works_element: str | None = None,
+    works_at: float = 40 * 60,
 ) -> Scenario:
     """The demo story: yuexiu's aggregation uplink takes CRC errors, then saturates, then heals.
 
     ``fault_at`` (after ``start``), ``saturate_after`` (after the fault begins) and
     ``duration`` (of the whole fault) are simulated seconds. Defaults: errors from T+20 min,
     saturation from T+35 min, cleared at T+75 min.
+
+    With ``works_element`` (an OLT of another area), planned works too: a maintenance window
+    from ``works_at`` for 30 minutes (T+40..T+70), inside which the element's uplink takes CRC
+    errors for 15 minutes (a fibre re-splice, T+45..T+60): agents see a planned-works banner,
+    and nobody is texted because the works end inside their window.
     """
     if not 0 < saturate_after < duration:
         raise ValueError("saturate_after must be within the fault's duration")
     begin, end = start + fault_at, start + fault_at + duration
     where = f"{element} ifIndex {if_index} (uplink)"
+    works: list[PlannedWork] = []
+    planned: list[Fault] = []
+    if works_element is not None:
+        w0 = start + works_at
+        works.append(PlannedWork(works_element, w0, w0 + 30 * 60, "CHG-DEMO-01 fibre re-splice (planned works)"))
+        planned.append(Fault(
+            works_element, 1, FaultKind.CRC_ERRORS, w0 + 5 * 60, w0 + 20 * 60, 200.0, ramp=5 * 60,
+            note=f"planned works: CRC errors on {works_element} ifIndex 1 (uplink) during the re-splice",
+        ))
     return Scenario(
         [
+            *planned,
             Fault(
                 element,
                 if_index,
@@ -148,4 +184,5 @@ def default_scenario(
             ),
         ],
         start=start,
+        works=works,
     )
