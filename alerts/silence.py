@@ -37,6 +37,11 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
 
 
+SCHEDULE_LEAD = timedelta(minutes=1)
+"""How far ahead of its start a silence must be made to count as a maintenance window (a client
+whose clock runs a few seconds ahead must not turn an ad-hoc mute into one)."""
+
+
 class MatchType(StrEnum):
     EQUAL = "="
     NOT_EQUAL = "!="
@@ -140,11 +145,9 @@ class Silence:
     comment: str
     updated_at: datetime
     created_at: datetime | None = None  # None: made before vigil recorded it
-
-    @property
-    def scheduled(self) -> bool:
-        """Announced ahead of its start: a planned maintenance window, not an ad-hoc mute."""
-        return self.created_at is not None and self.starts_at > self.created_at
+    # announced at least SCHEDULE_LEAD before its start when it was made: a planned maintenance
+    # window, not an ad-hoc mute (decided once; editing or extending it later does not change it)
+    scheduled: bool = False
 
     def __post_init__(self) -> None:
         if not self.matchers:
@@ -245,7 +248,7 @@ class SilenceStore:
                 updated_at=now,
             )
             if record is None:
-                record = SilenceRecord(id=new_id, created_at=now)
+                record = SilenceRecord(id=new_id, created_at=now, scheduled=starts - now >= SCHEDULE_LEAD)
                 session.add(record)
             record.matchers = [m.to_api() for m in silence.matchers]
             record.starts_at = silence.starts_at
@@ -312,4 +315,5 @@ def _from_record(record: SilenceRecord) -> Silence:
         comment=record.comment,
         updated_at=record.updated_at,
         created_at=record.created_at,
+        scheduled=bool(record.scheduled),
     )

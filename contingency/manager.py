@@ -292,14 +292,23 @@ class ContingencyManager:
         with self._sessions.begin() as session:
             parent = session.get_one(IncidentRecord, incident_id)
             children = list(session.scalars(select(IncidentRecord).where(IncidentRecord.open_key.in_(below))))
+            parent_due = self._outage_due(session, parent, Plan.from_json(parent.plan), now) if children else now
             for child in children:
                 parent.fingerprints = {**child.fingerprints, **parent.fingerprints}
+                # every outage text, whatever became of it (a failed one may have been delivered):
+                # the parent's queue step then texts only those nobody tried to tell; the ones
+                # still waiting go when the parent's would (an unplanned fault above a planned one
+                # does not wait for the planned window's end)
                 session.execute(
                     update(SmsMessage)
-                    .where(SmsMessage.incident_id == child.id, SmsMessage.kind == "outage",
-                           SmsMessage.status.in_([SmsStatus.QUEUED.value, SmsStatus.SENDING.value,
-                                                  SmsStatus.SENT.value]))
+                    .where(SmsMessage.incident_id == child.id, SmsMessage.kind == "outage")
                     .values(incident_id=parent.id)
+                )
+                session.execute(
+                    update(SmsMessage)
+                    .where(SmsMessage.incident_id == parent.id, SmsMessage.kind == "outage",
+                           SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at > parent_due)
+                    .values(due_at=parent_due)
                 )
                 session.execute(
                     update(BannerRecord)
@@ -522,8 +531,9 @@ class ContingencyManager:
         self, session: Session, incident: IncidentRecord, plan: Plan, kind: str,
         phones: set[str] | None, now: float, due_at: float,
     ) -> int:
-        """Queue one ``kind`` SMS per planned customer (restricted to ``phones``); idempotent."""
-        already = set(session.scalars(select(SmsMessage.phone).where(
+        """Queue one ``kind`` SMS per planned customer (restricted to ``phones``, normalised);
+        idempotent: nobody gets a second ``kind`` text for the incident, whatever the spelling."""
+        already = set(session.scalars(select(SmsMessage.phone_key).where(
             SmsMessage.incident_id == incident.id, SmsMessage.kind == kind)))
         stopped = set(session.scalars(select(SmsPreference.phone).where(SmsPreference.opted_out.is_(True))))
         texts: dict[tuple[str, str], str] = {}
@@ -531,9 +541,10 @@ class ContingencyManager:
         rows: list[dict[str, Any]] = []
         opted_out = 0
         for customer in plan.customers:
-            if customer.phone in already or (phones is not None and customer.phone not in phones):
+            key = normalize_phone(customer.phone)
+            if key in already or (phones is not None and key not in phones):
                 continue
-            if not customer.sms or normalize_phone(customer.phone) in stopped:
+            if not customer.sms or key in stopped:
                 opted_out += 1
                 continue
             cache_key = (customer.area, customer.language)
@@ -544,6 +555,7 @@ class ContingencyManager:
             text = texts[cache_key]
             rows.append({
                 "message_id": uuid.uuid4().hex, "incident_id": incident.id, "phone": customer.phone,
+                "phone_key": key,
                 "account": customer.account, "kind": kind, "text": text, "language": customer.language,
                 "status": SmsStatus.QUEUED.value, "segments": segments.setdefault(text, sms_segments(text)),
                 "attempts": 0, "queued_at": now, "due_at": due_at, "error": None, "sent_at": None,
@@ -669,7 +681,7 @@ class ContingencyManager:
     def _queue_restored_sms(
         self, session: Session, incident: IncidentRecord, plan: Plan, now: float
     ) -> StepOutcome:
-        texted = set(session.scalars(select(SmsMessage.phone).where(
+        texted = set(session.scalars(select(SmsMessage.phone_key).where(
             SmsMessage.incident_id == incident.id, SmsMessage.kind == "outage",
             SmsMessage.status == SmsStatus.SENT.value)))
         if not texted:
@@ -826,7 +838,6 @@ class ContingencyManager:
             raise ValueError(f"not a phone number: {sender!r}")
         now = self._clock()
         known = self._topology.customer_by_phone(phone)
-        spellings = {sender, phone} | ({known.phone} if known is not None else set())
         with self._sessions.begin() as session:
             row = session.get(SmsPreference, phone)
             if row is None:
@@ -837,7 +848,7 @@ class ContingencyManager:
             if action == "stop":
                 queued = list(session.scalars(select(SmsMessage).where(
                     SmsMessage.kind == "outage", SmsMessage.status == SmsStatus.QUEUED.value,
-                    SmsMessage.phone.in_(spellings))))
+                    SmsMessage.phone_key == phone)))
                 for m in queued:
                     m.status, m.error = SmsStatus.CANCELLED.value, "the customer opted out (TD)"
                 cancelled = len(queued)
@@ -914,7 +925,7 @@ class ContingencyManager:
         if preference is not None and preference.opted_out:
             return {"status": "opted_out", "since": _iso(preference.at)}
         msg = session.scalar(select(SmsMessage).where(
-            SmsMessage.incident_id == incident_id, SmsMessage.phone == customer.phone,
+            SmsMessage.incident_id == incident_id, SmsMessage.phone_key == normalize_phone(customer.phone),
             SmsMessage.kind == "outage"))
         if msg is None:
             return {"status": "none"}

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contingency.errors import ContingencyError, SmsError, SmsPermanentError, SmsRetryableError
 from contingency.sms import SmsSink
-from contingency.store import SmsMessage, SmsStatus, StepKind, StepStatus
+from contingency.store import IncidentRecord, IncidentStatus, SmsMessage, SmsPreference, SmsStatus, StepKind, StepStatus
 
 __all__ = ["SmsOutbox", "error_code"]
 
@@ -68,7 +68,7 @@ class SmsOutbox:
     sink : SmsSink
         Where texts go (file, console, Kannel).
     on_result : callable
-        ``on_result(kind, result)`` for "sent", "retried" and "failed" (metrics).
+        ``on_result(kind, result[, n])`` for "sent", "retried", "failed" and "cancelled" (metrics).
     audit : callable
         ``audit(incident_id, StepKind.SEND_SMS, StepStatus.FAILED, at, detail=..., error_code=...,
         error_message=...)`` for each failed attempt.
@@ -79,7 +79,7 @@ class SmsOutbox:
         sessions: sessionmaker[Session],
         sink: SmsSink,
         *,
-        on_result: Callable[[str, str], None],
+        on_result: Callable[..., None],
         audit: Callable[..., None],
     ) -> None:
         self._sessions = sessions
@@ -106,8 +106,29 @@ class SmsOutbox:
         return sent
 
     def _claim(self, now: float, limit: int) -> list[_Claimed]:
-        """Move up to ``limit`` due texts queued -> sending in one transaction and return them."""
+        """Move up to ``limit`` due texts queued -> sending in one transaction and return them.
+
+        First, in the same transaction, due outage texts that must no longer go are cancelled:
+        their incident is over (another process resolved it while this text was being tried,
+        and a retry put it back) or the customer has since answered "TD".
+        """
         with self._sessions.begin() as session:
+            due_outage = (SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at <= now,
+                          SmsMessage.kind == "outage")
+            closed = select(IncidentRecord.id).where(IncidentRecord.status != IncidentStatus.OPEN.value)
+            over = session.execute(
+                update(SmsMessage).where(*due_outage, SmsMessage.incident_id.in_(closed.scalar_subquery()))
+                .values(status=SmsStatus.CANCELLED.value, error="incident over before this text went")
+                .execution_options(synchronize_session=False)
+            ).rowcount or 0  # type: ignore[attr-defined]
+            stopped = select(SmsPreference.phone).where(SmsPreference.opted_out.is_(True))
+            opted = session.execute(
+                update(SmsMessage).where(*due_outage, SmsMessage.phone_key.in_(stopped.scalar_subquery()))
+                .values(status=SmsStatus.CANCELLED.value, error="the customer opted out (TD)")
+                .execution_options(synchronize_session=False)
+            ).rowcount or 0  # type: ignore[attr-defined]
+            if over + opted:
+                self._on_result("outage", "cancelled", over + opted)
             due = select(SmsMessage.id).where(
                 SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at <= now
             ).order_by(SmsMessage.due_at, SmsMessage.id).limit(limit)

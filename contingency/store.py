@@ -177,6 +177,9 @@ class SmsMessage(ContingencyBase):
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
     phone: Mapped[str] = mapped_column(String(32))
+    # normalize_phone(phone): one person whatever the spelling (+86 138..., 138...); every
+    # "was this person texted" question is asked on it
+    phone_key: Mapped[str] = mapped_column(String(32), index=True, default="", server_default="")
     account: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(16))  # outage | restored
     text: Mapped[str] = mapped_column(Text)

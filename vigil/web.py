@@ -128,10 +128,13 @@ def create_app(
         token: str | None = None,
     ) -> PlainTextResponse:
         """A customer's text, as an SMS gateway forwards it (Kannel ``sms-service`` ``get-url``:
-        ``.../api/v1/sms/inbound?from=%p&text=%a``, plus ``&token=...`` when http.write_token is
-        set). The body is the reply to text back (empty: none); Chinese replies carry
+        ``.../api/v1/sms/inbound?from=%p&text=%a&token=...``; the token is http.write_token and
+        is always required: a GET that opts customers out must not be reachable by a link).
+        The body is the reply to text back (empty: none); Chinese replies carry
         ``X-Kannel-Coding: 2`` so Kannel sends them as UCS-2."""
-        if write_token is not None and not hmac.compare_digest((token or "").encode(), write_token.encode()):
+        if write_token is None:  # a GET that changes state: never open, even where other writes are
+            raise HTTPException(403, detail="set http.write_token to accept SMS gateway callbacks")
+        if not hmac.compare_digest((token or "").encode(), write_token.encode()):
             raise HTTPException(401, detail="this gateway callback needs ?token=<http.write_token>")
         if not _PHONE.match(sender.replace(" ", "")):
             raise HTTPException(422, detail=f"not a phone number: {sender!r}")

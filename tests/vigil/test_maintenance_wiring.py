@@ -72,3 +72,20 @@ def test_an_ad_hoc_silence_only_quiets_the_noc(store: tuple[SilenceStore, Clock]
     assert maintenance_lookup(silences)(LABELS) is None
     clock.t += 60
     assert maintenance_lookup(silences)(LABELS) is None
+
+
+def test_editing_an_ad_hoc_silence_does_not_make_it_a_window(store: tuple[SilenceStore, Clock]) -> None:
+    silences, clock = store
+    sid = silences.upsert(body(None, T0 + 3600))
+    clock.t += 60
+    silences.upsert({**body(None, T0 + 7200), "id": sid, "comment": "still muted, ticket 42"})  # extended
+    assert silences.get(sid).starts_at.timestamp() > T0  # moved to the edit, as Alertmanager does
+    assert maintenance_lookup(silences)(LABELS) is None
+
+
+def test_a_client_clock_a_few_seconds_ahead_is_not_an_announcement(store: tuple[SilenceStore, Clock]) -> None:
+    silences, clock = store
+    silences.upsert(body(T0 + 2, T0 + 3600))  # amtool on a laptop 2 s ahead: "now" is the future
+    clock.t += 5
+    assert silences.matching(LABELS) is not None
+    assert maintenance_lookup(silences)(LABELS) is None

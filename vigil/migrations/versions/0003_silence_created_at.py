@@ -1,4 +1,4 @@
-"""silences remember when they were created (a window announced ahead is planned maintenance)
+"""silences remember when they were made and whether they were announced ahead (a maintenance window)
 
 Revision ID: 0003
 Revises: 0002
@@ -23,10 +23,12 @@ def upgrade() -> None:
     """Upgrade schema: silences made before this column existed count as created when last updated."""
     with op.batch_alter_table('silences') as batch:
         batch.add_column(sa.Column('created_at', alerts.store.UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column('scheduled', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute("UPDATE silences SET created_at = updated_at WHERE created_at IS NULL")
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('silences') as batch:
+        batch.drop_column('scheduled')
         batch.drop_column('created_at')
