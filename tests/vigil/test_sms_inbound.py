@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
@@ -96,6 +97,11 @@ def test_customers_stop_outage_texts_by_replying_td(served, tmp_path: Path) -> N
         assert hello.status_code == 200 and hello.text == ""
         assert httpx.get(inbound, params={"from": QUIET.phone, "text": "KT"}).status_code == 401
         assert httpx.get(inbound, params={"from": "x", "text": "KT", "token": TOKEN}).status_code == 422
+        # without a write token configured, the callback is never open
+        closed = create_app(registry=CollectorRegistry(), render_device_metrics=lambda: "", alerts=NoAlerts(),
+                            contingency=manager, status=lambda: {}, write_token=None)
+        refused = TestClient(closed).get("/api/v1/sms/inbound", params={"from": QUIET.phone, "text": "KT"})
+        assert refused.status_code == 403
 
         manager.handle([make_event("agg-a", EventState.FIRING)])
         clock.advance(HOLD_DOWN)
