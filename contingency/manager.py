@@ -80,6 +80,12 @@ class StepOutcome(NamedTuple):
 StepHandler = Callable[[Session, IncidentRecord, Plan, float], StepOutcome]
 
 
+def _elements_of(incident: IncidentRecord) -> dict[str, str]:
+    """fingerprint -> element of the incident's events (its own element where not recorded)."""
+    recorded = incident.event_elements or {}
+    return {fp: recorded.get(fp, incident.element) for fp in incident.fingerprints}
+
+
 def _iso(ts: float | None) -> str | None:
     """Epoch seconds as ISO-8601 UTC (``...Z``), None stays None."""
     if ts is None:
@@ -178,6 +184,7 @@ class ContingencyManager:
         self._lock = threading.RLock()
         # caller lookups (web threads) read a per-incident phone index; its own small lock
         self._caller_index: dict[int, _CallerIndex] = {}
+        self._pending_splits: list[int] = []  # incidents split off by a resolve, their steps still to run
         self._index_lock = threading.Lock()
         self.open_steps: dict[StepKind, StepHandler] = {
             StepKind.OPEN_TICKET: self._open_ticket,
@@ -252,6 +259,7 @@ class ContingencyManager:
                     areas=[a.id for a in plan.areas],
                     plan=plan.to_json(),
                     fingerprints={event.fingerprint: EventState.FIRING.value},
+                    event_elements={event.fingerprint: event.element},
                     opened_at=now,
                 )
                 session.add(incident)
@@ -294,6 +302,7 @@ class ContingencyManager:
             children = list(session.scalars(select(IncidentRecord).where(IncidentRecord.open_key.in_(below))))
             parent_due = self._outage_due(session, parent, Plan.from_json(parent.plan), now) if children else now
             for child in children:
+                parent.event_elements = {**_elements_of(child), **_elements_of(parent)}
                 parent.fingerprints = {**child.fingerprints, **parent.fingerprints}
                 # every outage text, whatever became of it (a failed one may have been delivered):
                 # the parent's queue step then texts only those nobody tried to tell; the ones
@@ -362,6 +371,7 @@ class ContingencyManager:
                 return True  # a repeat of a state we already know: nothing to record
             fingerprints[event.fingerprint] = EventState.FIRING.value
             incident.fingerprints = fingerprints
+            incident.event_elements = {**_elements_of(incident), event.fingerprint: event.element}
             verb = "attached" if previous is None else "firing again"
             below = f" (below {incident.element})" if incident.element != event.element else ""
             self._timeline(
@@ -391,14 +401,66 @@ class ContingencyManager:
                 session, incident.id, now,
                 f"event resolved: {event.name} on {event.element} [{event.fingerprint}]",
             )
-            if any(state != EventState.RESOLVED.value for state in fingerprints.values()):
-                return
+            firing = [fp for fp, state in fingerprints.items() if state != EventState.RESOLVED.value]
+            elements = _elements_of(incident)
+            if firing and any(elements.get(fp, incident.element) == incident.element for fp in firing):
+                return  # the incident's own element is still faulty
+            if firing:  # only faults below remain: they go on as incidents of their own
+                self._split_below(session, incident, {fp: elements[fp] for fp in firing}, now)
             incident.status = IncidentStatus.RESOLVED.value
             incident.open_key = None
             incident.resolved_at = now
             incident_id, key = incident.id, incident.key
         log.info("incident resolved", extra={"incident": key, "incident_id": incident_id})
+        splits, self._pending_splits = self._pending_splits, []
+        for child_id in splits:  # the incidents that go on below: ticket and banners of their own
+            with self._sessions() as session:
+                child_key = session.get_one(IncidentRecord, child_id).key
+            self._run_steps(child_id, child_key, self.open_steps)
         self._run_steps(incident_id, key, self.resolve_steps)
+
+    def _split_below(
+        self, session: Session, incident: IncidentRecord, firing: dict[str, str], now: float
+    ) -> None:
+        """The incident's own element recovered but faults below it go on: each goes on as an
+        incident of its own element (the highest one of each branch), taking its events and its
+        customers' outage texts, so those customers get "restored" when *their* fault is over and
+        the others get it now. Its steps (ticket, banners; the texts exist already) run after."""
+        by_element: dict[str, list[str]] = {}
+        for fp, element in firing.items():
+            top = next((a for a in reversed(self._topology.ancestors(element)) if a in set(firing.values())), element)
+            by_element.setdefault(top, []).append(fp)
+        fingerprints = dict(incident.fingerprints)
+        for element, fps in sorted(by_element.items()):
+            plan = build_plan(self._topology, self._config, element,
+                              f"still faulty after {incident.element} recovered", labels={"element": element})
+            child = IncidentRecord(
+                key=element, open_key=element, element=element, status=IncidentStatus.OPEN.value,
+                title=f"{element}: still faulty after {incident.element} recovered, "
+                      f"{len(plan.customers)} customer(s) affected",
+                areas=[a.id for a in plan.areas], plan=plan.to_json(),
+                fingerprints={fp: EventState.FIRING.value for fp in fps},
+                event_elements={fp: firing[fp] for fp in fps}, opened_at=now,
+            )
+            session.add(child)
+            session.flush()
+            keys = [normalize_phone(c.phone) for c in plan.customers]
+            for chunk in range(0, len(keys), 500):
+                session.execute(
+                    update(SmsMessage)
+                    .where(SmsMessage.incident_id == incident.id, SmsMessage.kind == "outage",
+                           SmsMessage.phone_key.in_(keys[chunk:chunk + 500]))
+                    .values(incident_id=child.id)
+                    .execution_options(synchronize_session=False)
+                )
+            for fp in fps:
+                fingerprints.pop(fp, None)
+            self._timeline(session, incident.id, now,
+                           f"{element} is still faulty: its {len(plan.customers)} customer(s) go on "
+                           f"under a new incident and are told when it is over")
+            self._pending_splits.append(child.id)
+            log.info("incident split", extra={"incident": incident.key, "continues_on": element})
+        incident.fingerprints = fingerprints
 
     @staticmethod
     def _open_incident(session: Session, key: str) -> IncidentRecord | None:

@@ -100,6 +100,9 @@ class IncidentRecord(ContingencyBase):
     resolved_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     # expected restoration, set by the NOC (epoch seconds); banners, scripts and unsent texts say it
     eta: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # fingerprint -> element of each event (events below the incident's element join it); None on
+    # incidents opened before vigil recorded it: every event is then on ``element``
+    event_elements: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 class IncidentStep(ContingencyBase):

@@ -75,11 +75,12 @@ def test_a_fault_above_open_incidents_absorbs_them(
     sent = texts(sink)
     assert all(sent[p] == 1 for p in AGG_A)
 
-    manager.handle([make_event("agg-a", RESOLVED)])  # olt-a1's own fault is not over
-    assert {i["element"]: i["status"] for i in manager.list_incidents()}["agg-a"] == "open"
-    manager.handle([make_event("olt-a1", RESOLVED)])
+    manager.handle([make_event("agg-a", RESOLVED)])  # olt-a1's own fault is not over: it goes on alone
     assert {i["element"]: i["status"] for i in manager.list_incidents()}["agg-a"] == "resolved"
-    assert manager.tick() == 20  # "restored" to all 20 below agg-a, from the one incident
+    assert manager.tick() == 10  # "restored" to olt-a2's customers
+    manager.handle([make_event("olt-a1", RESOLVED)])
+    assert [i["element"] for i in manager.list_incidents() if i["status"] == "open"] == ["olt-b1"]
+    assert manager.tick() == 10  # and to olt-a1's, each once
     sent = texts(sink)
     assert all(sent[p] == 2 for p in AGG_A)
 
@@ -109,3 +110,51 @@ def test_a_fault_above_that_clears_in_the_hold_down_cancels_everything_below(
     assert {i["element"]: i["status"] for i in manager.list_incidents()} == {"agg-a": "resolved",
                                                                              "olt-a1": "merged"}
     assert manager.list_banners() == []
+
+
+def test_when_the_fault_above_recovers_the_faults_below_go_on_alone(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
+) -> None:
+    manager.handle([make_event("agg-a", FIRING)])
+    manager.handle([make_event("olt-a1", FIRING, name="ElementUnreachable")])  # joins agg-a's incident
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 20
+    clock.advance(600)
+    manager.handle([make_event("agg-a", RESOLVED)])  # the aggregation is back, olt-a1 is not
+
+    by_element = {i["element"]: i for i in manager.list_incidents()}
+    assert by_element["agg-a"]["status"] == "resolved"
+    olt = by_element["olt-a1"]
+    assert olt["status"] == "open" and olt["customers"] == 10 and len(olt["events"]) == 1
+    assert olt["sms"] == {"outage_sent": 10}  # their texts moved with them: nobody is told twice
+    tickets = {t["incident_id"]: t for t in manager.list_tickets()}
+    assert tickets[olt["id"]]["status"] == "open"
+    assert any("olt-a1 is still faulty" in e["text"] for e in tickets[by_element["agg-a"]["id"]]["timeline"])
+    assert [(b["incident_key"], b["area_id"]) for b in manager.list_banners()] == [("olt-a1", "yuexiu")]
+
+    assert manager.tick() == 10  # "restored" now only to olt-a2's customers
+    restored_now = {str(line["to"]) for line in sink.read()[20:]}
+    assert restored_now == AGG_A - OLT_A1
+    assert manager.impact(sorted(OLT_A1)[0])["affected"] is True
+
+    manager.handle([make_event("olt-a1", RESOLVED, name="ElementUnreachable")])
+    assert manager.tick() == 10  # and to olt-a1's when their own fault is over
+    assert set(texts(sink).values()) == {2}
+
+
+def test_after_an_absorb_the_recovery_above_splits_too(
+    manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
+) -> None:
+    manager.handle([make_event("olt-a1", FIRING)])
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    manager.handle([make_event("agg-a", FIRING)])  # absorbs olt-a1's incident
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    manager.handle([make_event("agg-a", RESOLVED)])
+    statuses = sorted((i["element"], i["status"]) for i in manager.list_incidents())
+    assert statuses == [("agg-a", "resolved"), ("olt-a1", "merged"), ("olt-a1", "open")]
+    assert manager.tick() == 10
+    manager.handle([make_event("olt-a1", RESOLVED)])
+    assert manager.tick() == 10
+    assert set(texts(sink).values()) == {2} and set(texts(sink)) == AGG_A

@@ -1,4 +1,4 @@
-"""incidents carry the NOC's expected restoration time
+"""incidents carry the NOC's expected restoration time and the element of each of their events
 
 Revision ID: 0005
 Revises: 0004
@@ -21,9 +21,11 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('incidents') as batch:
         batch.add_column(sa.Column('eta', sa.Double(), nullable=True))
+        batch.add_column(sa.Column('event_elements', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('incidents') as batch:
+        batch.drop_column('event_elements')
         batch.drop_column('eta')
