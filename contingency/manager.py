@@ -453,6 +453,14 @@ class ContingencyManager:
                     .values(incident_id=child.id)
                     .execution_options(synchronize_session=False)
                 )
+            # texts still held (planned works above, now over) go when this fault's own would
+            session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.incident_id == child.id, SmsMessage.kind == "outage",
+                       SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at > now + plan.hold_down)
+                .values(due_at=now + plan.hold_down)
+                .execution_options(synchronize_session=False)
+            )
             for fp in fps:
                 fingerprints.pop(fp, None)
             self._timeline(session, incident.id, now,

@@ -135,3 +135,21 @@ def test_absorbing_never_retries_a_text_that_may_have_gone(
     clock.advance(HOLD_DOWN)
     manager.tick()
     assert texts(sink)[PHONE] == 1
+
+
+def test_planned_works_above_over_but_a_fault_below_goes_on_texts_its_customers(
+    sessions: sessionmaker, topology: Topology, config: ContingencyConfig, clock: FakeClock,
+    sink: FileSmsSink,
+) -> None:
+    board = WindowBoard(clock)
+    board.windows["agg-a"] = window(4 * 3600)  # planned works on the aggregation
+    manager = ContingencyManager(sessions, topology, config, sink, clock=clock, maintenance=board)
+    manager.handle([make_event("agg-a", FIRING)])
+    manager.handle([make_event("olt-a1", FIRING, name="ElementUnreachable")])  # joins the planned incident
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 0  # planned: nobody texted
+    manager.handle([make_event("agg-a", RESOLVED)])  # the works are done, olt-a1 did not come back
+    clock.advance(HOLD_DOWN)
+    assert manager.tick() == 10  # olt-a1's customers, not at the window's end but after a hold-down
+    olt_a1 = {c.phone for c in CUSTOMERS if c.element == "olt-a1"}
+    assert set(texts(sink)) == olt_a1
