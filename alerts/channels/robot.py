@@ -21,6 +21,7 @@ import hmac
 import json
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -134,7 +135,7 @@ def _plain(markdown: str) -> str:
     return re.sub(r"\n{2,}", "\n", text).strip() + "\n"
 
 
-class _Robot:
+class _Robot(ABC):
     """Shared by the three vendors: render, fit to the size limit, POST, map the reply."""
 
     kind: ClassVar[str]
@@ -228,9 +229,9 @@ class _Robot:
     def _limit(self) -> int:
         return self.limit
 
+    @abstractmethod
     def _request(self, status: str, title: str, text: str) -> tuple[str, dict[str, Any]]:
-        """(URL, JSON body) to POST."""
-        raise NotImplementedError
+        """(URL, JSON body) to POST: each vendor's own message format."""
 
     # ------------------------------------------------------------ delivery
     def _error(self, kind: type[ChannelError], receiver: str, detail: str) -> ChannelError:

@@ -136,3 +136,14 @@ def make_manager(
 def manager(make_manager: Callable[[SmsSink], ContingencyManager],
             sink: FileSmsSink) -> ContingencyManager:
     return make_manager(sink)
+
+
+def text_then_absorb(manager: ContingencyManager, clock: FakeClock) -> None:
+    """olt-a1 fails and its customers are texted; then agg-a fails above it and absorbs its incident
+    (whose customers are texted after agg-a's own hold-down)."""
+    manager.handle([make_event("olt-a1", EventState.FIRING)])
+    clock.advance(HOLD_DOWN)
+    manager.tick()
+    manager.handle([make_event("agg-a", EventState.FIRING)])  # absorbs olt-a1's incident
+    clock.advance(HOLD_DOWN)
+    manager.tick()

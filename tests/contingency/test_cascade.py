@@ -6,7 +6,7 @@ from collections import Counter
 
 from contingency import ContingencyManager, FileSmsSink, Topology
 from detectors.event import EventState
-from tests.contingency.conftest import CUSTOMERS, HOLD_DOWN, FakeClock, make_event
+from tests.contingency.conftest import CUSTOMERS, HOLD_DOWN, FakeClock, make_event, text_then_absorb
 
 FIRING, RESOLVED = EventState.FIRING, EventState.RESOLVED
 AGG_A = {c.phone for c in CUSTOMERS if c.element in ("olt-a1", "olt-a2")}
@@ -145,12 +145,7 @@ def test_when_the_fault_above_recovers_the_faults_below_go_on_alone(
 def test_after_an_absorb_the_recovery_above_splits_too(
     manager: ContingencyManager, sink: FileSmsSink, clock: FakeClock
 ) -> None:
-    manager.handle([make_event("olt-a1", FIRING)])
-    clock.advance(HOLD_DOWN)
-    manager.tick()
-    manager.handle([make_event("agg-a", FIRING)])  # absorbs olt-a1's incident
-    clock.advance(HOLD_DOWN)
-    manager.tick()
+    text_then_absorb(manager, clock)
     manager.handle([make_event("agg-a", RESOLVED)])
     statuses = sorted((i["element"], i["status"]) for i in manager.list_incidents())
     assert statuses == [("agg-a", "resolved"), ("olt-a1", "merged"), ("olt-a1", "open")]

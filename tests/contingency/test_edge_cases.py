@@ -13,7 +13,7 @@ from config.models import ContingencyConfig, Customer
 from contingency import ContingencyManager, FileSmsSink, Topology
 from contingency.errors import SmsRetryableError
 from detectors.event import EventState
-from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
+from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event, text_then_absorb
 from tests.contingency.test_maintenance import WindowBoard, window
 
 FIRING, RESOLVED = EventState.FIRING, EventState.RESOLVED
@@ -65,12 +65,7 @@ def test_one_person_two_spellings_one_text(
              Customer(account="X1", phone="13800009999", area="yuexiu", element="olt-a1")]
     manager = ContingencyManager(sessions, Topology(ELEMENTS, AREAS, twice + list(CUSTOMERS)), config, sink,
                                  clock=clock)
-    manager.handle([make_event("olt-a1", FIRING)])
-    clock.advance(HOLD_DOWN)
-    manager.tick()
-    manager.handle([make_event("agg-a", FIRING)])  # absorbs olt-a1's incident
-    clock.advance(HOLD_DOWN)
-    manager.tick()
+    text_then_absorb(manager, clock)
     assert [to for to in texts(sink).elements() if to.endswith("13800009999")] == ["13800009999"]
 
 
@@ -128,12 +123,7 @@ def test_absorbing_never_retries_a_text_that_may_have_gone(
     sink: FileSmsSink,
 ) -> None:
     manager = ContingencyManager(sessions, topology, config, OnSend(sink, lambda: None, busy=False), clock=clock)
-    manager.handle([make_event("olt-a1", FIRING)])
-    clock.advance(HOLD_DOWN)
-    manager.tick()
-    manager.handle([make_event("agg-a", FIRING)])
-    clock.advance(HOLD_DOWN)
-    manager.tick()
+    text_then_absorb(manager, clock)
     assert texts(sink)[PHONE] == 1
 
 
