@@ -246,6 +246,14 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
                 resolve_secret(sms.kannel.password, sms.kannel.password_env, sms.kannel.password_file, base=base)
             except ValueError as err:
                 issues.append(ConfigIssue(f"contingency.sms.kannel.{given[0]}", str(err)))
+        # delivery reports asked for in so many words: say what they need (the default stays quiet)
+        if sms.sink == "kannel" and sms.kannel.delivery_reports and "delivery_reports" in sms.kannel.model_fields_set:
+            if not tokens:
+                issues.append(ConfigIssue("contingency.sms.kannel.delivery_reports",
+                                          "Kannel's delivery reports need http.write_token (the dlr-url carries it)"))
+            if http.callback_url() is None:
+                issues.append(ConfigIssue("http.public_url", f"http.listen {http.listen} is a wildcard: "
+                                          "set public_url, the URL Kannel reaches vigil at for delivery reports"))
 
     if site.lab.enabled:
         if site.lab.fault_element is not None and site.lab.fault_element not in parents:

@@ -55,6 +55,7 @@ __all__ = [
     "WeComConfig",
     "WebhookConfig",
     "is_loopback",
+    "is_wildcard",
     "parse_duration",
     "split_hostport",
 ]
@@ -211,6 +212,11 @@ def split_hostport(value: str) -> tuple[str, int]:
     if not 0 < int(port) < 65536:
         raise ValueError(f"port {port} out of range")
     return host, int(port)
+
+
+def is_wildcard(host: str) -> bool:
+    """``0.0.0.0``, ``::`` (or ``*``, empty): a listen address that names no host to call back."""
+    return host.strip("[]") in ("0.0.0.0", "::", "*", "")
 
 
 def is_loopback(host: str) -> bool:
@@ -460,6 +466,9 @@ class KannelConfig(_Model):
     password_file: str | None = None  # relative to the config file
     smsc: str | None = None  # route through this smsc-id
     timeout: Duration = 10.0
+    # ask Kannel for delivery reports (DLR) at vigil's /api/v1/sms/dlr (http.public_url, carrying
+    # http.write_token): agents then see "delivered" / "not delivered"
+    delivery_reports: bool = True
 
     @field_validator("url")
     @classmethod
@@ -535,6 +544,9 @@ class LabConfig(_Model):
 
 class HttpConfig(_Model):
     listen: str = "127.0.0.1:8080"
+    # the URL others reach vigil at (SMS gateway callbacks such as Kannel's dlr-url, alerts'
+    # externalURL); default: http://<listen> unless listen is a wildcard (0.0.0.0, ::)
+    public_url: str | None = None
     # Bearer token for the API's writes (silences). Unset: writes are open (fine on 127.0.0.1 only).
     write_token: SecretStr | None = None
     write_token_env: str | None = None
@@ -547,6 +559,26 @@ class HttpConfig(_Model):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("listen must be HOST:PORT")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s?#@]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"{value!r} is not http(s)://HOST[:PORT][/PATH] (no query, no credentials), "
+                             "the URL vigil is reached at")
+        return value.rstrip("/")
+
+    def callback_url(self) -> str | None:
+        """Base URL for callbacks to vigil: ``public_url``, else ``http://<listen>``; None when
+        listen is a wildcard address and no public_url says where vigil is."""
+        if self.public_url is not None:
+            return self.public_url
+        host, _, port = self.listen.rpartition(":")
+        if is_wildcard(host):
+            return None
+        return f"http://{host}:{port}"
 
 
 class SiteConfig(_Model):

@@ -43,6 +43,7 @@ from contingency.store import (
     IncidentRecord,
     IncidentStatus,
     IncidentStep,
+    SmsDelivery,
     SmsMessage,
     SmsPreference,
     SmsStatus,
@@ -117,6 +118,11 @@ class _Metrics:
             "vigil_sms_inbound", "Texts from customers by what they asked (stop, start, ignored)",
             ["action"], registry=registry,
         )
+        self.delivery = Counter(
+            "vigil_sms_delivery_reports",
+            "Delivery reports from the SMS gateway, by what they say (repeats counted too)",
+            ["status"], registry=registry,
+        )
         self.affected = Gauge(
             "vigil_customers_affected",
             "Customers under an open incident, by area (planned: inside a maintenance window)",
@@ -137,6 +143,10 @@ class _Metrics:
     def inbound_action(self, action: str) -> None:
         if self.enabled:
             self.inbound.labels(action=action).inc()
+
+    def delivery_report(self, status: str) -> None:
+        if self.enabled:
+            self.delivery.labels(status=status).inc()
 
     def step(self, kind: StepKind, status: StepStatus) -> None:
         if self.enabled:
@@ -929,6 +939,39 @@ class ContingencyManager:
         language = known.language if known is not None else self._config.default_language
         return preference_reply(action, language)
 
+    # ------------------------------------------------------------------ delivery reports
+
+    def delivery_report(self, message_id: str, status: SmsDelivery, detail: str = "") -> dict[str, Any]:
+        """The gateway's delivery report (e.g. Kannel's DLR) for the text ``message_id``.
+
+        Reports only move forward (:attr:`SmsDelivery.rank`): an SMSC acknowledgement arriving
+        after the phone's "delivered" changes nothing, and neither does a repeat, so the call is
+        idempotent. One conditional UPDATE, so two reports racing cannot undo each other. Returns
+        the text's delivery state afterwards; KeyError if no text has that id."""
+        now = self._clock()
+        lower = [d.value for d in SmsDelivery if d.rank < status.rank]
+        values: dict[str, Any] = {"delivery": status.value, "delivery_detail": detail[:200] or None,
+                                  "reported_at": now}
+        if status is SmsDelivery.DELIVERED:
+            values["delivered_at"] = now
+        with self._sessions.begin() as session:
+            changed = session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.message_id == message_id,
+                       SmsMessage.delivery.is_(None) | SmsMessage.delivery.in_(lower))
+                .values(**values).execution_options(synchronize_session=False)
+            ).rowcount or 0  # type: ignore[attr-defined]
+            row = session.execute(select(SmsMessage.delivery, SmsMessage.reported_at, SmsMessage.delivered_at)
+                                  .where(SmsMessage.message_id == message_id)).first()
+        if row is None:
+            raise KeyError(message_id)
+        self._metrics.delivery_report(status.value)
+        log.info("sms delivery report", extra={"message_id": message_id, "report": status.value,
+                                               "changed": bool(changed)})
+        return {"message_id": message_id, "report": status.value, "changed": bool(changed),
+                "delivery": row.delivery, "reported_at": _iso(row.reported_at),
+                "delivered_at": _iso(row.delivered_at)}
+
     # ------------------------------------------------------------------ queries
 
     def list_incidents(self) -> list[dict[str, Any]]:
@@ -999,7 +1042,12 @@ class ContingencyManager:
             SmsMessage.kind == "outage"))
         if msg is None:
             return {"status": "none"}
-        return {"status": msg.status, "due_at": _iso(msg.due_at), "sent_at": _iso(msg.sent_at)}
+        status = msg.status
+        reached = SmsDelivery(msg.delivery).reached_phone if msg.delivery else None
+        if reached is not None and msg.status in (SmsStatus.SENDING.value, SmsStatus.SENT.value):
+            status = "delivered" if reached else "not_delivered"  # the gateway's report says so
+        return {"status": status, "due_at": _iso(msg.due_at), "sent_at": _iso(msg.sent_at),
+                "delivery": msg.delivery, "delivered_at": _iso(msg.delivered_at)}
 
     def list_tickets(self) -> list[dict[str, Any]]:
         """Every ticket, newest first, with its timeline."""
@@ -1060,6 +1108,7 @@ class ContingencyManager:
                 "segments": m.segments, "attempts": m.attempts, "error": m.error,
                 "incident": key, "incident_id": m.incident_id, "incident_key": key,
                 "queued_at": _iso(m.queued_at), "sent_at": _iso(m.sent_at),
+                "delivery": m.delivery, "delivered_at": _iso(m.delivered_at),
             } for m, key in session.execute(query)]
 
     def impact(self, phone: str) -> dict[str, Any]:

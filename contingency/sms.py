@@ -10,6 +10,11 @@ restarts; for Kannel within the process, since its ``sendsms`` interface has no 
 ``max-messages`` and ``concatenation = true`` in the ``sendsms-user`` group). Kannel's answers map
 to the sink errors: ``0: Accepted`` / ``3: Queued`` = sent; 4xx (bad credentials, bad number) =
 permanent; 5xx, timeouts and refused connections = retryable.
+
+Given a ``dlr_url`` (vigil's delivery-report callback, token included), each text asks Kannel for
+delivery reports (``dlr-mask`` 27 = delivered 1 + not delivered 2 + SMSC accepted 8 + SMSC
+rejected 16) at ``<dlr_url>&id=<message id>&type=%d&reply=%A``; Kannel fills in ``%d`` (the report
+type) and ``%A`` (the SMSC's answer). :func:`kannel_delivery` reads the type.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -28,8 +34,42 @@ from config.load import resolve_secret
 from config.models import SmsConfig
 from contingency.errors import SmsPermanentError, SmsRetryableError
 from contingency.scripts import is_gsm7, sms_segments
+from contingency.store import SmsDelivery
 
-__all__ = ["SMS_SINKS", "ConsoleSmsSink", "FileSmsSink", "KannelSmsSink", "SmsSink", "sink_from_config"]
+__all__ = [
+    "KANNEL_DLR_MASK",
+    "SMS_SINKS",
+    "ConsoleSmsSink",
+    "FileSmsSink",
+    "KannelSmsSink",
+    "SmsSink",
+    "kannel_delivery",
+    "kannel_escape",
+    "sink_from_config",
+]
+
+KANNEL_DLR_MASK = 1 | 2 | 8 | 16  # delivered, not delivered, SMSC accepted, SMSC rejected
+
+
+def kannel_delivery(dlr_type: int) -> SmsDelivery:
+    """What a Kannel delivery report type (the ``%d`` of a dlr-url) says. Kannel's user guide:
+    1 delivered to phone, 2 non-delivered to phone, 4 queued on SMSC, 8 delivered to SMSC, 16
+    non-delivered to SMSC; some SMSC drivers combine bits (e.g. 0x22 expired), the strongest bit
+    wins. ValueError for anything else."""
+    if isinstance(dlr_type, bool) or not 0 < dlr_type < 256:
+        raise ValueError(f"type: {dlr_type!r} is not a Kannel delivery report type (1, 2, 4, 8 or 16)")
+    for bit, status in ((1, SmsDelivery.DELIVERED), (2, SmsDelivery.FAILED), (16, SmsDelivery.SMSC_REJECTED),
+                        (8, SmsDelivery.SMSC_ACCEPTED), (4, SmsDelivery.BUFFERED)):
+        if dlr_type & bit:
+            return status
+    raise ValueError(f"type: {dlr_type!r} is not a Kannel delivery report type (1, 2, 4, 8 or 16)")
+
+
+def kannel_escape(value: str) -> str:
+    """``value`` URL-encoded for a query string *inside a Kannel dlr-url*: Kannel replaces
+    ``%X`` escape codes there (``%C3`` of an encoded "é" would become the charset), so every
+    ``%`` of the encoding is written ``%%``, which Kannel turns back into ``%``."""
+    return urllib.parse.quote(value, safe="").replace("%", "%%")
 
 _PHONE = re.compile(r"^\+?[0-9]{5,15}$")
 
@@ -140,10 +180,13 @@ class KannelSmsSink:
         sender: str = "10000",
         timeout: float = 10.0,
         smsc: str | None = None,
+        dlr_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/") + "/cgi-bin/sendsms" if "/cgi-bin/" not in url else url
         self.sender = sender
+        # vigil's delivery-report callback with its query so far (``...?token=...``); None: no DLR
+        self.dlr_url = dlr_url
         self._auth = {"username": username, "password": password}
         self._smsc = smsc
         self._client = httpx.Client(timeout=timeout, transport=transport)
@@ -161,6 +204,10 @@ class KannelSmsSink:
             params["coding"] = "2"  # UCS-2: Chinese, or any character outside GSM 03.38
         if self._smsc:
             params["smsc"] = self._smsc
+        if self.dlr_url:
+            params["dlr-mask"] = str(KANNEL_DLR_MASK)
+            sep = "&" if "?" in self.dlr_url else "?"
+            params["dlr-url"] = f"{self.dlr_url}{sep}id={kannel_escape(message_id)}&type=%d&reply=%A"
         try:
             response = self._client.get(self.url, params=params)
         except httpx.TimeoutException as err:
@@ -196,10 +243,12 @@ def sink_from_config(
     clock: Callable[[], float] = time.time,
     console_write: Callable[[str], None] = print,
     base: Path | None = None,
+    dlr_url: str | None = None,
 ) -> SmsSink:
     """The sink ``config.sink`` names; a relative file path is taken inside ``data_dir``.
 
-    ``base`` anchors a relative Kannel ``password_file`` (the config file's folder).
+    ``base`` anchors a relative Kannel ``password_file`` (the config file's folder); ``dlr_url``
+    is vigil's delivery-report callback for Kannel (used if ``kannel.delivery_reports`` is on).
     """
     if config.sink == "kannel":
         k = config.kannel
@@ -207,7 +256,8 @@ def sink_from_config(
             raise ValueError("contingency.sms.kannel: sink kannel needs its settings")
         secret = resolve_secret(k.password, k.password_env, k.password_file, base=base)
         return KannelSmsSink(k.url, username=k.username, password=secret.get_secret_value() if secret else "",
-                             sender=config.sender, timeout=k.timeout, smsc=k.smsc)
+                             sender=config.sender, timeout=k.timeout, smsc=k.smsc,
+                             dlr_url=dlr_url if k.delivery_reports else None)
     if config.sink == "file":
         path = Path(config.path)
         return FileSmsSink(path if path.is_absolute() else data_dir / path, sender=config.sender,

@@ -28,6 +28,7 @@ __all__ = [
     "IncidentRecord",
     "IncidentStatus",
     "IncidentStep",
+    "SmsDelivery",
     "SmsMessage",
     "SmsPreference",
     "SmsStatus",
@@ -79,6 +80,31 @@ class SmsStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class SmsDelivery(StrEnum):
+    """What the gateway's delivery reports (Kannel DLR) say about a sent text."""
+
+    SMSC_ACCEPTED = "smsc_accepted"  # Kannel type 8: the SMSC took it (not yet on the phone)
+    BUFFERED = "buffered"  # type 4: queued on the SMSC, e.g. the phone is off
+    DELIVERED = "delivered"  # type 1: on the customer's phone (final)
+    FAILED = "failed"  # type 2: the SMSC gave up (final)
+    SMSC_REJECTED = "smsc_rejected"  # type 16: the SMSC refused it (final)
+
+    @property
+    def rank(self) -> int:
+        """Reports only move forward: a later report wins only if it ranks higher (a late SMSC
+        ack never overwrites a final delivered/failed; the first final report stays)."""
+        return {"smsc_accepted": 1, "buffered": 2}.get(self.value, 3)
+
+    @property
+    def final(self) -> bool:
+        return self.rank == 3
+
+    @property
+    def reached_phone(self) -> bool | None:
+        """True: delivered; False: it will not reach the phone; None: not known yet."""
+        return True if self is SmsDelivery.DELIVERED else False if self.final else None
 
 
 class IncidentRecord(ContingencyBase):
@@ -194,6 +220,11 @@ class SmsMessage(ContingencyBase):
     queued_at: Mapped[float] = mapped_column(Double)
     due_at: Mapped[float] = mapped_column(Double)  # outage: queued_at + hold_down
     sent_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # the gateway's delivery reports (SmsDelivery; NULL: none yet, or a sink without them)
+    delivery: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    delivery_detail: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the SMSC's answer
+    reported_at: Mapped[float | None] = mapped_column(Double, nullable=True)  # last report taken
+    delivered_at: Mapped[float | None] = mapped_column(Double, nullable=True)  # report "delivered"
 
 
 class SmsPreference(ContingencyBase):

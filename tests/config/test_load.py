@@ -187,3 +187,34 @@ def test_customers_may_opt_out_of_texts(tmp_path, monkeypatch):
     assert [c.sms for c in site.customers] == [False, True, True]
     issues = issues_of(write(tmp_path, GOOD, rows + "A4,8613800000004,north,agg-n,maybe\n"))
     assert "customers.csv:5.sms" in issues
+
+
+KANNEL = ("contingency:\n  sms:\n    sink: kannel\n"
+          "    kannel: {url: \"http://127.0.0.1:13013\", username: u, password: p%s}\n")
+
+
+def test_kannel_delivery_reports_need_a_token_and_a_url_only_when_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    # an existing config (no token, wildcard listen) stays valid: reports are simply off
+    site = load_site(write(tmp_path, GOOD + KANNEL % "" + "http: {listen: \"0.0.0.0:8080\"}\n"))
+    assert site.config.contingency.sms.kannel.delivery_reports is True
+    assert site.config.http.callback_url() is None
+    # asked for in so many words: each missing piece is named
+    issues = issues_of(write(tmp_path, GOOD + KANNEL % ", delivery_reports: true"
+                             + "http: {listen: \"0.0.0.0:8080\"}\n"))
+    assert "http.write_token" in issues["contingency.sms.kannel.delivery_reports"]
+    assert "set public_url" in issues["http.public_url"]
+    ok = load_site(write(tmp_path, GOOD + KANNEL % ", delivery_reports: true"
+                         + "http: {listen: \"0.0.0.0:8080\", write_token: t,"
+                           " public_url: \"https://vigil.example.com:8443/noc/\"}\n"))
+    assert ok.config.http.callback_url() == "https://vigil.example.com:8443/noc"
+    assert load_site(write(tmp_path, GOOD + "http: {listen: \"10.0.0.5:8080\"}\n")).config.http.callback_url() \
+        == "http://10.0.0.5:8080"
+
+
+@pytest.mark.parametrize("url", ["vigil.example.com", "ftp://vigil", "https://vigil/x?token=1",
+                                 "https://user:pw@vigil", "https://vigil/#top"])
+def test_a_bad_public_url_is_named(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
+    issues = issues_of(write(tmp_path, GOOD + f"http: {{public_url: \"{url}\"}}\n"))
+    assert "http.public_url" in issues and "http(s)://HOST[:PORT][/PATH]" in issues["http.public_url"], issues
