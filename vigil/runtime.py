@@ -34,8 +34,10 @@ from collectors.trap import Trap
 from collectors.traps import TrapListener, V3User
 from config import Customer, Element, SiteConfig
 from config.load import resolve_secret
+from config.models import is_wildcard
 from contingency import ContingencyManager, Topology, sink_from_config
 from contingency.maintenance import MaintenanceLookup, MaintenanceWindow
+from contingency.sms import kannel_escape
 from detectors import DetectionEngine, Event
 from detectors.reachability import ReachabilityRule
 from detectors.traps import TrapRules
@@ -134,7 +136,7 @@ class Runtime:
         self.traps = self._trap_listener(site, options)
         self.state_path = options.data_dir / "detectors.npz"
         self.detector = self._detection_engine(site)
-        external = options.external_url or f"http://{options.http_host}:{options.http_port}"
+        external = options.external_url or site.http.public_url or f"http://{options.http_host}:{options.http_port}"
         self.alerts = AlertPipeline(
             self.sessions,
             site.alerts,
@@ -146,7 +148,9 @@ class Runtime:
         )
         if lab is not None:
             self._announce_lab_works(getattr(lab, "works", []))
-        sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now, base=options.config_dir)
+        write_token = self._write_token(site, options.config_dir)
+        sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now, base=options.config_dir,
+                                dlr_url=self._dlr_url(site, options, write_token))
         self.topology = Topology(site.elements, site.areas, customers)
         self.contingency = ContingencyManager(
             self.sessions, self.topology, site.contingency, sink, clock=now, registry=self.registry,
@@ -162,7 +166,7 @@ class Runtime:
             contingency=self.contingency,
             status=self.status,
             silences=self.alerts.silences,
-            write_token=self._write_token(site, options.config_dir),
+            write_token=write_token,
         )
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -181,6 +185,23 @@ class Runtime:
                 "createdBy": "lab", "comment": work.comment,
             })
             log.info("lab maintenance window announced", extra={"element": work.element, "comment": work.comment})
+
+    @staticmethod
+    def _dlr_url(site: SiteConfig, options: RuntimeOptions, token: str | None) -> str | None:
+        """Where Kannel reports deliveries: ``<public URL>/api/v1/sms/dlr?token=...`` (escaped for
+        Kannel's dlr-url), or None (no reports asked for) without a token or a reachable URL."""
+        kannel = site.contingency.sms.kannel
+        if site.contingency.sms.sink != "kannel" or kannel is None or not kannel.delivery_reports:
+            return None
+        host = options.http_host
+        listened = None if is_wildcard(host) else f"http://{f'[{host}]' if ':' in host else host}:{options.http_port}"
+        base = site.http.public_url or options.external_url or listened
+        if token is None or base is None:
+            log.warning("SMS delivery reports are off: Kannel's dlr-url needs %s",
+                        "http.write_token" if token is None else "http.public_url (listen is a wildcard)")
+            return None
+        log.info("Kannel reports SMS deliveries to %s/api/v1/sms/dlr", base)
+        return f"{base}/api/v1/sms/dlr?token={kannel_escape(token)}"
 
     @staticmethod
     def _write_token(site: SiteConfig, base: Path | None) -> str | None:

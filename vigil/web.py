@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.silence import Silence
 from contingency.errors import IncidentNotOpenError
 from contingency.scripts import is_gsm7
+from contingency.sms import kannel_delivery
+from contingency.store import SmsDelivery
 
 __all__ = ["create_app"]
 
@@ -32,6 +34,7 @@ class _Contingency(Protocol):
     def list_sms(self) -> list[dict[str, Any]]: ...
     def impact(self, phone: str) -> dict[str, Any]: ...
     def inbound_sms(self, sender: str, text: str) -> str | None: ...
+    def delivery_report(self, message_id: str, status: SmsDelivery, detail: str = "") -> dict[str, Any]: ...
     def set_eta(self, incident_id: int, eta: float | None, *, by: str, note: str = "") -> dict[str, Any]: ...
 
 
@@ -132,15 +135,35 @@ def create_app(
         is always required: a GET that opts customers out must not be reachable by a link).
         The body is the reply to text back (empty: none); Chinese replies carry
         ``X-Kannel-Coding: 2`` so Kannel sends them as UCS-2."""
-        if write_token is None:  # a GET that changes state: never open, even where other writes are
-            raise HTTPException(403, detail="set http.write_token to accept SMS gateway callbacks")
-        if not hmac.compare_digest((token or "").encode(), write_token.encode()):
-            raise HTTPException(401, detail="this gateway callback needs ?token=<http.write_token>")
+        _gateway_token(write_token, token)
         if not _PHONE.match(sender.replace(" ", "")):
             raise HTTPException(422, detail=f"not a phone number: {sender!r}")
         reply = contingency.inbound_sms(sender, text) or ""
         headers = {} if is_gsm7(reply) else {"X-Kannel-Coding": "2"}
         return PlainTextResponse(reply, headers=headers)
+
+    @app.get("/api/v1/sms/dlr")
+    def api_sms_dlr(
+        message_id: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
+        dlr_type: Annotated[int, Query(alias="type")],
+        reply: Annotated[str, Query(max_length=1000)] = "",
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """A delivery report for one customer text, as Kannel fetches its dlr-url (vigil's Kannel
+        sink asks for ``.../api/v1/sms/dlr?token=...&id=<message id>&type=%d&reply=%A``).
+        ``type`` is Kannel's report type (1 delivered, 2 not delivered, 4 queued on the SMSC,
+        8 accepted by the SMSC, 16 rejected by it). Reports only move forward, so a late SMSC
+        acknowledgement never undoes "delivered" and repeats change nothing. Token as for
+        ``/api/v1/sms/inbound``: http.write_token, always required."""
+        _gateway_token(write_token, token)
+        try:
+            status = kannel_delivery(dlr_type)
+        except ValueError as err:
+            raise HTTPException(422, detail=str(err)) from err
+        try:
+            return contingency.delivery_report(message_id, status, reply.strip())
+        except KeyError as err:
+            raise HTTPException(404, detail=f"no SMS with message id {message_id!r}") from err
 
     if silences is not None:
         _silence_routes(app, silences, write_token)
@@ -179,6 +202,15 @@ def _rfc3339(value: str, what: str) -> float:
     if parsed.tzinfo is None:
         raise ValueError(f"{what}: {value!r} needs a time zone (Z or +08:00)")
     return parsed.timestamp()
+
+
+def _gateway_token(write_token: str | None, token: str | None) -> None:
+    """An SMS gateway's callback (a GET that changes state) needs ``?token=<http.write_token>``;
+    without a write token configured it is never open (403), even where other writes are."""
+    if write_token is None:
+        raise HTTPException(403, detail="set http.write_token to accept SMS gateway callbacks")
+    if not hmac.compare_digest((token or "").encode(), write_token.encode()):
+        raise HTTPException(401, detail="this gateway callback needs ?token=<http.write_token>")
 
 
 def _writer(token: str | None) -> Callable[[Request], None]:
