@@ -113,13 +113,15 @@ class ConditionTracker(Generic[K]):
         self._flaps: dict[K, _Flap] = {}
         self._dropped: list[K] = []
 
-    def update(self, key: K, active: bool, now: float) -> Transition | None:
+    def update(self, key: K, active: bool, now: float, *, for_: float | None = None) -> Transition | None:
         """Feed the condition of ``key`` at time ``now``; return the state change, if any.
 
         A pending condition that goes inactive before ``for_`` is dropped silently (None); its
         key is reported by :meth:`pop_dropped`. A RESOLVED condition stays visible through
         :meth:`status` until the key's next update. With damping, a flapping key is held active.
+        ``for_`` overrides the tracker's own for this call (a kind of key that needs longer).
         """
+        hold = self.for_ if for_ is None else for_
         if self.damping is not None:
             active = self._damp(key, active, now)
         cond = self._conditions.get(key)
@@ -129,7 +131,7 @@ class ConditionTracker(Generic[K]):
                 return None
             cond = _Condition(EventState.PENDING, active_at=now)
             self._conditions[key] = cond
-            if self.for_ > 0:
+            if hold > 0:
                 return EventState.PENDING
             cond.state, cond.fired_at = EventState.FIRING, now
             return EventState.FIRING
@@ -139,7 +141,7 @@ class ConditionTracker(Generic[K]):
                 del self._conditions[key]
                 self._dropped.append(key)
                 return None
-            if now - cond.active_at >= self.for_:
+            if now - cond.active_at >= hold:
                 cond.state, cond.fired_at = EventState.FIRING, now
                 return EventState.FIRING
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,6 +249,7 @@ def test_from_config(cfg: DetectorsConfig, first_states: list[EventState]) -> No
 
 # -- forecasts, new metrics, hysteresis, damping, collective, memory ------------------------
 
+from detectors import engine as engine_module  # noqa: E402
 from detectors.engine import (  # noqa: E402
     COLLECTIVE_DEGRADATION,
     DETECTOR_COLLECTIVE,
@@ -452,6 +454,35 @@ def test_a_creep_beyond_the_usual_evening_is_still_predicted() -> None:
                 fired.setdefault(e.name, float(ti))
     crossing = float(t[np.argmax((x >= 0.9) & (t >= start))])
     assert crossing - fired["InterfaceUtilizationBreachPredicted"] >= 30 * 60
+
+
+def test_an_ordinary_cpu_spike_is_not_a_predicted_breach(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deliberate: a spike an hour after the time-of-day profile took over was a predicted breach.
+
+    Two changes each stop it: a CPU prediction must hold ``forecast_fast_for`` (10 min, longer
+    than the climb of an ordinary spike), and the seasonal forecast waits ``_SEASONAL_SETTLE``
+    (6) half-lives of deviation history instead of 2. The trace is the one that fired.
+    """
+    path = Path(__file__).parent / "data" / "cpu_spike_day1.txt"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+    values = [int(v) / 100 for ln in lines for v in ln.split()]
+    assert len(values) == 1555 and max(values) < 0.9
+
+    def fired(settle: float, **kw: float) -> list[str]:
+        monkeypatch.setattr(engine_module, "_SEASONAL_SETTLE", settle)
+        engine = DetectionEngine(**kw)
+        return [
+            e.name for k, v in enumerate(values)
+            for e in engine.update([Sample("dslam-1", "cpu_utilization", (), v, 1795276800.0 + 60 * k,
+                                           SampleKind.GAUGE)])
+            if e.state is EventState.FIRING
+        ]  # fmt: skip
+
+    assert engine_module._SEASONAL_SETTLE == 6.0
+    assert fired(6.0) == []  # the shipped defaults
+    assert fired(2.0, forecast_fast_for=120.0) == [PREDICTED_BREACH["CpuUtilizationHigh"]]  # before
+    assert fired(2.0) == []
+    assert fired(6.0, forecast_fast_for=120.0) == []
 
 
 def test_an_error_burst_of_a_few_polls_is_not_sustained(warmed: tuple[DetectionEngine, Net]) -> None:

@@ -108,6 +108,16 @@ def test_keys_are_independent() -> None:
     assert dict(tracker.items())[("x", 2)].state is P
 
 
+def test_a_key_can_be_given_a_longer_for() -> None:
+    tracker: ConditionTracker[str] = ConditionTracker(for_=60.0)
+    assert tracker.update("spiky", True, 0.0, for_=600.0) is P
+    assert tracker.update("spiky", True, 300.0, for_=600.0) is None  # past the tracker's 60 s
+    assert tracker.update("spiky", True, 600.0, for_=600.0) is F
+    assert tracker.update("plain", True, 0.0) is P
+    assert tracker.update("plain", True, 60.0) is F
+    assert tracker.update("instant", True, 0.0, for_=0.0) is F
+
+
 def test_forget_drops_without_transition() -> None:
     tracker: ConditionTracker[str] = ConditionTracker(for_=0.0)
     tracker.update("k", True, 0.0)
