@@ -8,7 +8,6 @@ On this machine Kannel's fake SMSC makes bearerbox report twice per text, in eit
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, select
@@ -27,7 +25,7 @@ from config.models import ContingencyConfig
 from contingency import ContingencyBase, ContingencyManager, FileSmsSink, SmsMessage, Topology
 from contingency.sms import KannelSmsSink, SmsSink, kannel_escape
 from detectors.event import EventState
-from tests.conftest import free_tcp_port
+from tests.conftest import serve_app
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
 from tests.kannel import start_kannel
 from vigil.web import create_app
@@ -151,18 +149,6 @@ def test_reports_move_forward_are_idempotent_and_reach_the_agents_lookup(stack: 
     assert notifications[phone]["delivery"] == "delivered" and notifications[other]["delivery"] == "failed"
 
 
-def _serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
-    port = free_tcp_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 def test_a_real_kannel_reports_each_text_delivered(tmp_path: Path) -> None:
     holder: dict[str, SmsSink] = {}
 
@@ -181,35 +167,34 @@ def test_a_real_kannel_reports_each_text_delivered(tmp_path: Path) -> None:
             arrived.append((dict(query), response.status_code))
         return response
 
-    url, server, thread = _serve(stack.app)
     (tmp_path / "kannel").mkdir()
     try:
-        with start_kannel(tmp_path / "kannel") as kannel:
-            holder["sink"] = KannelSmsSink(kannel.url, username="vigil", password="vigilpw", sender="10000",
-                                           dlr_url=f"{url}/api/v1/sms/dlr?token={kannel_escape(TOKEN)}")
-            ids = stack.text_olt_a1()
-            got = kannel.received(len(OLT_A1))
-            assert {to for _, to, _ in got} == {c.phone for c in OLT_A1}
+        with serve_app(stack.app) as url:
+            with start_kannel(tmp_path / "kannel") as kannel:
+                holder["sink"] = KannelSmsSink(kannel.url, username="vigil", password="vigilpw", sender="10000",
+                                               dlr_url=f"{url}/api/v1/sms/dlr?token={kannel_escape(TOKEN)}")
+                ids = stack.text_olt_a1()
+                got = kannel.received(len(OLT_A1))
+                assert {to for _, to, _ in got} == {c.phone for c in OLT_A1}
 
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and len(arrived) < 2 * len(OLT_A1):
-                time.sleep(0.2)
-        # each text: one SMSC acknowledgement (8, "ACK/") and one delivery (1), token intact
-        assert all(status == 200 for _, status in arrived), arrived
-        assert all(q["token"] == TOKEN for q, _ in arrived)
-        reports = sorted((q["id"], q["type"], q["reply"]) for q, _ in arrived)
-        assert reports == sorted([(mid, "1", "") for mid in ids.values()]
-                                 + [(mid, "8", "ACK/") for mid in ids.values()])
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and len(arrived) < 2 * len(OLT_A1):
+                    time.sleep(0.2)
+            # each text: one SMSC acknowledgement (8, "ACK/") and one delivery (1), token intact
+            assert all(status == 200 for _, status in arrived), arrived
+            assert all(q["token"] == TOKEN for q, _ in arrived)
+            reports = sorted((q["id"], q["type"], q["reply"]) for q, _ in arrived)
+            assert reports == sorted([(mid, "1", "") for mid in ids.values()]
+                                     + [(mid, "8", "ACK/") for mid in ids.values()])
 
-        rows = {m["recipient"]: m for m in stack.manager.list_sms()}
-        assert all(m["delivery"] == "delivered" and m["delivered_at"] for m in rows.values()), rows
-        assert stack.registry.get_sample_value("vigil_sms_delivery_reports_total", {"status": "delivered"}) == 10
-        assert stack.registry.get_sample_value("vigil_sms_delivery_reports_total", {"status": "smsc_accepted"}) == 10
-        impact = httpx.get(f"{url}/api/v1/callers/{OLT_A1[0].phone}/impact").json()
-        assert impact["incidents"][0]["sms"]["status"] == "delivered"
+            rows = {m["recipient"]: m for m in stack.manager.list_sms()}
+            assert all(m["delivery"] == "delivered" and m["delivered_at"] for m in rows.values()), rows
+            reported = stack.registry.get_sample_value
+            assert reported("vigil_sms_delivery_reports_total", {"status": "delivered"}) == 10
+            assert reported("vigil_sms_delivery_reports_total", {"status": "smsc_accepted"}) == 10
+            impact = httpx.get(f"{url}/api/v1/callers/{OLT_A1[0].phone}/impact").json()
+            assert impact["incidents"][0]["sms"]["status"] == "delivered"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         stack.engine.dispose()
 
 

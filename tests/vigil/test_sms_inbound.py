@@ -8,15 +8,12 @@ below the fault but the one who opted out, through the same Kannel.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
@@ -25,7 +22,7 @@ from config.models import ContingencyConfig
 from contingency import ContingencyBase, ContingencyManager, Topology
 from contingency.sms import KannelSmsSink, SmsSink
 from detectors.event import EventState
-from tests.conftest import free_tcp_port
+from tests.conftest import serve_app
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
 from tests.kannel import start_kannel
 from vigil.web import create_app
@@ -60,21 +57,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any], ContingencyMan
                                  LateSink(), clock=clock, registry=registry)
     app = create_app(registry=registry, render_device_metrics=lambda: "", alerts=NoAlerts(),
                      contingency=manager, status=lambda: {}, write_token=TOKEN)
-    port = free_tcp_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    url = f"http://127.0.0.1:{port}"
-    try:
-        yield url, holder, manager, clock, registry
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        engine.dispose()
+    with serve_app(app) as url:
+        try:
+            yield url, holder, manager, clock, registry
+        finally:
+            engine.dispose()
 
 
 def test_customers_stop_outage_texts_by_replying_td(served, tmp_path: Path) -> None:  # noqa: ANN001
