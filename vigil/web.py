@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -126,18 +128,26 @@ def create_app(
 
     @app.get("/api/v1/sms/inbound", response_class=PlainTextResponse)
     def api_sms_inbound(
+        request: Request,
         sender: Annotated[str, Query(alias="from", min_length=1, max_length=32)],
         text: Annotated[str, Query(max_length=1600)] = "",
+        coding: Annotated[int | None, Query(ge=0, le=2)] = None,
+        charset: Annotated[str | None, Query(max_length=32)] = None,
         token: str | None = None,
     ) -> PlainTextResponse:
         """A customer's text, as an SMS gateway forwards it (Kannel ``sms-service`` ``get-url``:
-        ``.../api/v1/sms/inbound?from=%p&text=%a&token=...``; the token is http.write_token and
-        is always required: a GET that opts customers out must not be reachable by a link).
+        ``.../api/v1/sms/inbound?from=%p&text=%a&coding=%c&charset=%C&token=...``; the token is
+        http.write_token and is always required: a GET that opts customers out must not be
+        reachable by a link). A phone sends Chinese as UCS-2, and Kannel passes those bytes on
+        as they are (unless its smsbox has ``mo-recode``): with ``coding=2`` the text is read as
+        UTF-16BE, with another ``charset`` in that charset, else as UTF-8.
         The body is the reply to text back (empty: none); Chinese replies carry
         ``X-Kannel-Coding: 2`` so Kannel sends them as UCS-2."""
         _gateway_token(write_token, token)
         if not _PHONE.match(sender.replace(" ", "")):
             raise HTTPException(422, detail=f"not a phone number: {sender!r}")
+        if coding == 2 or charset:
+            text = _gateway_text(request.url.query, "UTF-16BE" if coding == 2 else str(charset))
         reply = contingency.inbound_sms(sender, text) or ""
         headers = {} if is_gsm7(reply) else {"X-Kannel-Coding": "2"}
         return PlainTextResponse(reply, headers=headers)
@@ -181,6 +191,19 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     return app
+
+
+def _gateway_text(query: str, charset: str) -> str:
+    """The ``text`` parameter of a raw query string, its bytes decoded from ``charset``."""
+    try:
+        codec = codecs.lookup(charset.strip() or "UTF-8").name
+    except LookupError as err:
+        raise HTTPException(422, detail=f"charset: unknown character set {charset!r}") from err
+    raw = urllib.parse.parse_qs(query, keep_blank_values=True, encoding="latin-1").get("text", [""])[-1]
+    try:
+        return raw.encode("latin-1").decode(codec)
+    except UnicodeDecodeError as err:
+        raise HTTPException(422, detail=f"text: not valid {charset} ({err.reason})") from err
 
 
 class EtaBody(BaseModel):

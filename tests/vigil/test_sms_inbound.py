@@ -8,6 +8,7 @@ below the fault but the one who opted out, through the same Kannel.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any], ContingencyMan
 
 def test_customers_stop_outage_texts_by_replying_td(served, tmp_path: Path) -> None:  # noqa: ANN001
     url, holder, manager, clock, registry = served
-    service = (f'get-url = "{url}/api/v1/sms/inbound?from=%p&text=%a&token={TOKEN}"\n'
+    service = (f'get-url = "{url}/api/v1/sms/inbound?from=%p&text=%a&coding=%c&charset=%C&token={TOKEN}"\n'
                "max-messages = 1\nomit-empty = true\naccept-x-kannel-headers = true")
     (tmp_path / "kannel").mkdir()
     with start_kannel(tmp_path / "kannel", service=service,
@@ -101,3 +102,38 @@ def test_customers_stop_outage_texts_by_replying_td(served, tmp_path: Path) -> N
         assert len(outage) == 19 and QUIET.phone not in {to for _, to, _ in outage}
         impact = httpx.get(f"{url}/api/v1/callers/{QUIET.phone}/impact").json()
         assert impact["affected"] is True and impact["incidents"][0]["sms"]["status"] == "opted_out"
+
+
+def test_a_chinese_td_sent_as_ucs2_stops_the_texts_too(served, tmp_path: Path) -> None:  # noqa: ANN001
+    """A phone sends "退订" in UCS-2 (as any Chinese text is sent); Kannel passes the UTF-16 bytes
+    on, with ``coding=2`` (its ``%c``), and vigil reads them as such."""
+    url, holder, manager, clock, registry = served
+    service = (f'get-url = "{url}/api/v1/sms/inbound?from=%p&text=%a&coding=%c&charset=%C&token={TOKEN}"\n'
+               "max-messages = 1\nomit-empty = true\naccept-x-kannel-headers = true")
+    body = urllib.parse.quote_from_bytes("退订".encode("utf-16-be"))
+    (tmp_path / "kannel").mkdir()
+    with start_kannel(tmp_path / "kannel", service=service, mo=(f"{QUIET.phone} 10000 ucs2 {body}",)) as kannel:
+        holder["sink"] = KannelSmsSink(kannel.url, username="vigil", password="vigilpw", sender="10000")
+        [(sender, to, text)] = kannel.received(1)
+        assert (sender, to) == ("10000", QUIET.phone) and "退订" in text and "KT" in text
+        assert registry.get_sample_value("vigil_sms_inbound_total", {"action": "stop"}) == 1.0
+        manager.handle([make_event("agg-a", EventState.FIRING)])
+        clock.advance(HOLD_DOWN)
+        assert manager.tick() == 19  # everybody below agg-a but the one who said 退订
+        impact = httpx.get(f"{url}/api/v1/callers/{QUIET.phone}/impact").json()
+        assert impact["incidents"][0]["sms"]["status"] == "opted_out"
+
+
+def test_the_inbound_text_is_read_in_the_gateways_coding(served) -> None:  # noqa: ANN001
+    url, _holder, _manager, _clock, registry = served
+    inbound = f"{url}/api/v1/sms/inbound?from={QUIET.phone}&token={TOKEN}"
+    # UCS-2 bytes read as UTF-16BE: "退订" opts out; as UTF-8 they were mojibake and ignored
+    assert "KT" in httpx.get(f"{inbound}&text=%90%00%8B%A2&coding=2&charset=UTF-16BE").text
+    assert registry.get_sample_value("vigil_sms_inbound_total", {"action": "stop"}) == 1.0
+    assert "退订" in httpx.get(f"{inbound}&text=%E5%BC%80%E9%80%9A&coding=0&charset=UTF-8").text  # 开通
+    assert registry.get_sample_value("vigil_sms_inbound_total", {"action": "start"}) == 1.0
+    odd = httpx.get(f"{inbound}&text=%90%00%8B&coding=2")
+    assert odd.status_code == 422 and "not valid UTF-16BE" in odd.json()["detail"]
+    unknown = httpx.get(f"{inbound}&text=TD&charset=KLINGON")
+    assert unknown.status_code == 422 and "KLINGON" in unknown.json()["detail"]
+    assert httpx.get(f"{inbound}&text=TD&coding=3").status_code == 422
