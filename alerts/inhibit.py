@@ -57,6 +57,14 @@ DEFAULT_INHIBIT_RULES: tuple[InhibitRule, ...] = (
         ["element"],
         name="unreachable element",
     ),
+    # a port that is down (or flapping: InterfaceDown is damped) explains its CRC bursts,
+    # utilisation and predictions; element-wide alerts (no ifIndex) are not muted
+    InhibitRule.parse(
+        ['alertname="InterfaceDown"'],
+        ['alertname!="InterfaceDown"', 'ifIndex=~".+"'],
+        ["element", "ifIndex"],
+        name="interface down",
+    ),
 )
 
 

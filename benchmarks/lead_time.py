@@ -40,7 +40,9 @@ same ``ConditionTracker`` settings (``for``, ``keep_firing_for``, flap damping):
   dB/dBm: level + 10 log10(1 / 0.8) = +0.97 dB, i.e. 80 % in linear power).
 
 Flapping has no crossing: the figure is FIRING events per episode about the port (one is right,
-more is a storm); the static comparator is a port-down rule on ifOperStatus.
+more is a storm, none is a miss); vigil's include ``InterfaceDown`` from the polled ifOperStatus
+(``TrapRules.observe``, as ``vigil run`` feeds it); the static comparator is a port-down rule on
+ifOperStatus without damping.
 
 False events: FIRING events of every detector during the normal days, per 1,000 element-days,
 with a 95 % Poisson upper bound. The lab's 10 elements are calm (no series comes near its level),
@@ -85,6 +87,7 @@ from collectors.sample import Sample, SampleKind, labels_of  # noqa: E402
 from config.models import DetectorsConfig  # noqa: E402
 from detectors import ConditionTracker, DetectionEngine, Event, EventState  # noqa: E402
 from detectors.state import FlapDamping  # noqa: E402
+from detectors.traps import INTERFACE_DOWN, TrapRules  # noqa: E402
 from vigil.lab import Fault, FaultKind, TrafficModel, demo_site, lab_devices  # noqa: E402
 from vigil.lab.device import Device, PortKind, dsl_lines, optic_ports  # noqa: E402
 from vigil.lab.scenario import ELEMENT_KINDS  # noqa: E402
@@ -584,6 +587,7 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda _: None) -> dict[s
     parents.update(hot.parents)
     dcfg = DetectorsConfig()
     engine = DetectionEngine.from_config(dcfg, parents=parents)
+    links = TrapRules(keep_firing_for=dcfg.keep_firing_for)  # InterfaceDown from polled ifOperStatus, as vigil run
     series = Series()
     hot_keys = [(e, m, labels) for e, m, labels, _kind in hot.meta]
     hot_engine_cols = engine.columns_of(hot_keys)
@@ -593,6 +597,7 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda _: None) -> dict[s
         RuleFamily("warn80", warn_level, dcfg.for_, dcfg.keep_firing_for),
     ]
     fired: list[Event] = []
+    link_ends: list[Event] = []  # InterfaceDown resolved: when a port's alert stops muting the rest
     history: dict[int, list[tuple[float, float]]] = {}  # faulty column -> (t, value), fault phase
     watched: list[bool] = []  # per column: some fault is about it
     steps = int(math.ceil((end - T0) / cfg.poll))
@@ -612,8 +617,10 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda _: None) -> dict[s
                 np.concatenate([np.fromiter((s.value for s in lab), float, len(lab)), hot_x]),
                 np.full(len(lab) + len(hot_x), t),
             )
+        events += links.observe(samples)
         engine_s += time.perf_counter() - t_engine
         fired += [e for e in events if e.state is EventState.FIRING]
+        link_ends += [e for e in events if e.state is EventState.RESOLVED and e.name == INTERFACE_DOWN]
         if hot_x is not None:
             ok = ~np.isnan(hot_x)
             cols, x = np.concatenate([cols, hot_cols[ok]]), np.concatenate([x, hot_x[ok]])
@@ -635,7 +642,7 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda _: None) -> dict[s
     wall = time.perf_counter() - began
     hot_names = set(hot.elements) | set(hot.parents.values())
     result = _score(cfg, faults, fired, families, series, history, normal_from, faults_from,
-                    len(devices) + hot.n_elements, wall, engine_s, steps, hot_names)  # fmt: skip
+                    len(devices) + hot.n_elements, wall, engine_s, steps, hot_names, link_ends)  # fmt: skip
     result["lab_elements"], result["hot_elements"] = len(devices), hot.n_elements
     result["normal_series"] = len(series.keys)
     return result
@@ -655,6 +662,7 @@ def _score(
     engine_s: float,
     steps: int,
     hot_names: set[str] = frozenset(),  # type: ignore[assignment]
+    link_ends: Sequence[Event] = (),
 ) -> dict[str, Any]:
     """Leads, detection rates, events per episode and false events of vigil and the comparators."""
 
@@ -708,6 +716,15 @@ def _score(
                 ]  # fmt: skip
                 on_element = [e for e in fired if e.element == f.element and window[0] <= at(e) < window[1]]
                 row["vigil_events"] = len(about_port)
+                # what the NOC is paged for: the shipped inhibit rule mutes the port's other
+                # alerts while its InterfaceDown fires
+                spans = [(at(d), next((r.resolved_at for r in link_ends if r.fingerprint == d.fingerprint
+                                       and r.resolved_at is not None and r.resolved_at >= at(d)), math.inf))
+                         for d in about_port if d.name == INTERFACE_DOWN]  # fmt: skip
+                row["vigil_notified"] = sum(
+                    1 for e in about_port
+                    if e.name == INTERFACE_DOWN or not any(a <= at(e) < b for a, b in spans)
+                )
                 row["vigil_events_element"] = len(on_element)
                 row["vigil_alerts"] = sorted({e.name for e in about_port})
                 for fam in families[:1]:
@@ -767,6 +784,7 @@ def _summary(kind: FaultKind, rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["vigil_events_per_episode"] = events
         out["vigil_events_per_episode_median"] = statistics.median(events) if events else None
         out["vigil_element_events_per_episode"] = [r["vigil_events_element"] for r in rows]
+        out["vigil_notified_per_episode"] = [r["vigil_notified"] for r in rows]
         out["static_events_per_episode"] = [r["static_events"] for r in rows]
         out["detection_rate"] = round(sum(1 for e in events if e) / len(rows), 2) if rows else None
         out["rows"] = rows
@@ -799,7 +817,8 @@ def _report(r: dict[str, Any]) -> None:
     for kind, k in r["kinds"].items():
         if kind == FaultKind.FLAPPING:
             print(f"{kind:<18} {k['instances']:>2}  events per episode: vigil {k['vigil_events_per_episode']} "
-                  f"(element-wide {k['vigil_element_events_per_episode']}), "
+                  f"(element-wide {k['vigil_element_events_per_episode']}; notified after the shipped "
+                  f"inhibition {k['vigil_notified_per_episode']}), "
                   f"static port-down rule {k['static_events_per_episode']}")  # fmt: skip
             continue
 

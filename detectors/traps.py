@@ -1,4 +1,4 @@
-"""Trap rules: SNMP notifications in, alert events out at once (no polling, no ``for`` hold).
+"""Trap rules and link state: SNMP notifications (and polled port status) in, alert events out.
 
 ``InterfaceDown`` (critical)
     linkDown (``1.3.6.1.6.3.1.1.5.3``) fires for the interface named by the trap's ``ifIndex``
@@ -6,6 +6,13 @@
     varbinds); linkUp (``.5.4``) resolves the same fingerprint. A linkUp for an interface not
     known to be down still emits RESOLVED (vigil may have restarted since the linkDown); the
     alert pipeline and the contingency manager ignore a resolve they do not know.
+    Polled ``ifOperStatus`` / ``ifAdminStatus`` samples (:meth:`TrapRules.observe`) feed the same
+    per-interface state, so a lost trap (UDP) or a device that sends none still raises it: a
+    port *seen up* that polls down (2 down, 6 notPresent, 7 lowerLayerDown) while not
+    administratively down. A port never seen up (a spare) and an admin shutdown raise nothing.
+    Both sources share one condition per interface with Cisco-style flap damping and
+    ``keep_firing_for`` (the site's ``detectors.keep_firing_for`` in production): a flapping
+    port is one event, not a storm, and it resolves that long after the port is back up.
 ``DeviceRestarted`` (warning)
     coldStart / warmStart (``.5.1`` / ``.5.2``) fire, and :meth:`TrapRules.tick` resolves the
     event ``restart_hold`` seconds later (another restart trap meanwhile extends it).
@@ -22,13 +29,16 @@ an estimate. Times are the trap's ``received_at`` on the listener's clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from collectors.sample import Sample
 from collectors.trap import COLD_START, LINK_DOWN, LINK_UP, WARM_START, Trap
 from detectors.event import Event, EventState, Severity
+from detectors.state import ConditionTracker, FlapDamping
 
 __all__ = [
+    "DETECTOR_LINK_POLL",
     "DETECTOR_TRAP",
     "DEVICE_RESTARTED",
     "INTERFACE_DOWN",
@@ -37,6 +47,8 @@ __all__ = [
 ]
 
 DETECTOR_TRAP = "snmp_trap"
+DETECTOR_LINK_POLL = "link_state"  # InterfaceDown from polled ifOperStatus
+_OPER_DOWN = frozenset({2, 6, 7})  # down, notPresent, lowerLayerDown (3 testing, 5 dormant: no opinion)
 INTERFACE_DOWN = "InterfaceDown"
 DEVICE_RESTARTED = "DeviceRestarted"
 
@@ -66,6 +78,16 @@ class EnterpriseRule:
 
 
 @dataclass(slots=True)
+class _Link:
+    """What is known of one interface, from traps and polls."""
+
+    labels: Labels
+    down: bool = False  # the latest word (trap or poll) says it is down
+    armed: bool = False  # seen up, or a linkDown said it went down: a poll of "down" counts
+    admin_down: bool = False  # ifAdminStatus 2: shut on purpose, nothing to alert
+
+
+@dataclass(slots=True)
 class _Active:
     """A firing condition: its FIRING event and, for self-resolving ones, when it ends."""
 
@@ -90,6 +112,10 @@ class TrapRules:
         Trap-OID prefix -> what the trap means.
     if_names : callable (element, ifIndex) -> ifName or None, optional
         The poller's cached interface names; used before the trap's own ifName/ifDescr.
+    keep_firing_for : float
+        Seconds an ``InterfaceDown`` stays firing after the port is back up (0: resolve at once).
+    damping : FlapDamping or None
+        Flap damping of ``InterfaceDown`` (default Cisco's); None = every flap is an event.
     """
 
     def __init__(
@@ -98,6 +124,8 @@ class TrapRules:
         restart_hold: float = 300.0,
         enterprise: Mapping[str, tuple[str, Severity | str] | EnterpriseRule] | None = None,
         if_names: Callable[[str, str], str | None] | None = None,
+        keep_firing_for: float = 0.0,
+        damping: FlapDamping | None = FlapDamping(),  # noqa: B008 (frozen dataclass)
     ) -> None:
         if restart_hold <= 0:
             raise ValueError("restart_hold must be > 0 seconds")
@@ -113,7 +141,10 @@ class TrapRules:
                 rule = EnterpriseRule(alertname, Severity(severity))
             self.enterprise[oid] = rule
         self._active: dict[Labels, _Active] = {}
-        self._interfaces: dict[tuple[str, str], Labels] = {}  # (element, ifIndex) -> labels
+        self._links: dict[tuple[str, str], _Link] = {}  # (element, ifIndex) -> what is known
+        self._link_tracker: ConditionTracker[tuple[str, str]] = ConditionTracker(
+            for_=0.0, keep_firing_for=keep_firing_for, damping=damping
+        )
 
     def active(self) -> list[Event]:
         """The FIRING events not yet resolved."""
@@ -122,9 +153,9 @@ class TrapRules:
     def update(self, trap: Trap) -> list[Event]:
         """The events one trap causes (FIRING, or RESOLVED for linkUp); [] if it means nothing."""
         if trap.trap_oid == LINK_DOWN:
-            return self._link(trap, down=True)
+            return self._link_trap(trap, down=True)
         if trap.trap_oid == LINK_UP:
-            return self._link(trap, down=False)
+            return self._link_trap(trap, down=False)
         if trap.trap_oid in (COLD_START, WARM_START):
             what = _TRAP_NAMES[trap.trap_oid]
             labels = _labels(DEVICE_RESTARTED, trap.source, Severity.WARNING)
@@ -138,13 +169,47 @@ class TrapRules:
         hold = rule.resolve_after if rule.resolve_after is not None else self.restart_hold
         return self._fire(trap, labels, rule.severity, trap.trap_oid, summary, hold)
 
+    def observe(self, samples: Sequence[Sample]) -> list[Event]:
+        """Polled ``ifOperStatus`` / ``ifAdminStatus`` samples into the interfaces' link state."""
+        seen: dict[tuple[str, str], dict[str, float]] = {}
+        names: dict[tuple[str, str], str] = {}
+        latest: dict[tuple[str, str], float] = {}
+        for s in samples:
+            if s.metric not in ("ifOperStatus", "ifAdminStatus"):
+                continue
+            labels = dict(s.labels)
+            index = labels.get("ifIndex")
+            if not index:
+                continue
+            key = (s.element, index)
+            seen.setdefault(key, {})[s.metric] = s.value
+            names[key] = labels.get("ifName") or labels.get("ifDescr") or ""
+            latest[key] = max(latest.get(key, s.timestamp), s.timestamp)
+        events: list[Event] = []
+        for key, values in seen.items():
+            link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
+            if "ifAdminStatus" in values:
+                link.admin_down = int(values["ifAdminStatus"]) == 2
+            oper = values.get("ifOperStatus")
+            if oper is not None and int(oper) == 1:
+                link.down, link.armed = False, True
+            elif oper is not None and int(oper) in _OPER_DOWN:
+                link.down = True
+            events += self._step(key, link, latest[key], DETECTOR_LINK_POLL, "ifOperStatus", f"ifOperStatus {oper:g}"
+                                 if oper is not None else "ifAdminStatus", ())  # fmt: skip
+        return events
+
     def tick(self, now: float) -> list[Event]:
-        """RESOLVED events for self-resolving conditions whose time has come."""
+        """RESOLVED events for self-resolving conditions and links back up, whose time has come."""
         events = []
         for labels, active in list(self._active.items()):
             if active.resolve_at is not None and active.resolve_at <= now:
                 del self._active[labels]
                 events.append(self._resolved(active.event, active.resolve_at, active.event.summary))
+        for key in list(self._link_tracker):
+            link = self._links.get(key)
+            if link is not None and not self._link_active(link):
+                events += self._step(key, link, now, "", "", "", ())
         return events
 
     # -- internals ------------------------------------------------------------------------
@@ -158,33 +223,84 @@ class TrapRules:
                 best = (rule, prefix)
         return best
 
-    def _link(self, trap: Trap, *, down: bool) -> list[Event]:
+    def _link_trap(self, trap: Trap, *, down: bool) -> list[Event]:
         if_index = _if_index(trap)
         what = "linkDown" if down else "linkUp"
-        if if_index is None:
+        if if_index is None:  # no interface to keep state for: fire / resolve as the trap says
             labels = _labels(INTERFACE_DOWN, trap.source, Severity.CRITICAL)
-            interface = "(no ifIndex in the trap)"
-        else:
-            known = self._interfaces.get((trap.source, if_index))
-            labels = known or _labels(
-                INTERFACE_DOWN,
-                trap.source,
-                Severity.CRITICAL,
-                ifIndex=if_index,
-                ifName=self._if_name(trap, if_index) or "",
-            )
-            if known is None:
-                self._interfaces[(trap.source, if_index)] = labels
-            name = dict(labels).get("ifName")
-            interface = f"{name} (ifIndex {if_index})" if name else f"ifIndex {if_index}"
+            if down:
+                summary = f"Interface (no ifIndex in the trap) on {trap.source} went down ({what} trap)"
+                return self._fire(trap, labels, Severity.CRITICAL, what, summary, None)
+            return self._unknown_up(trap, labels, "(no ifIndex in the trap)")
+        key = (trap.source, if_index)
+        known = key in self._links
+        link = self._link(key, lambda: self._if_name(trap, if_index))
+        tracked = self._link_tracker.status(key) is not None
+        link.down = down
         if down:
-            summary = f"Interface {interface} on {trap.source} went down ({what} trap)"
-            return self._fire(trap, labels, Severity.CRITICAL, what, summary, None)
-        summary = f"Interface {interface} on {trap.source} is up again ({what} trap)"
+            link.armed = True
+        else:
+            link.armed = True
+            if not tracked and not known:  # vigil restarted since the linkDown, perhaps
+                return self._unknown_up(trap, link.labels, _interface(link.labels))
+        annotations = self._annotations(trap)
+        return self._step(key, link, trap.received_at, DETECTOR_TRAP, what, f"{what} trap", annotations)
+
+    def _link(self, key: tuple[str, str], name: Callable[[], str | None]) -> _Link:
+        link = self._links.get(key)
+        if link is None:
+            labels = _labels(INTERFACE_DOWN, key[0], Severity.CRITICAL, ifIndex=key[1], ifName=name() or "")
+            link = self._links[key] = _Link(labels)
+        return link
+
+    def _if_name_of(self, key: tuple[str, str], polled: str) -> str | None:
+        cached = self.if_names(*key) if self.if_names is not None else None
+        return cached or polled or None
+
+    @staticmethod
+    def _link_active(link: _Link) -> bool:
+        return link.down and link.armed and not link.admin_down
+
+    def _step(
+        self,
+        key: tuple[str, str],
+        link: _Link,
+        at: float,
+        detector: str,
+        series: str,
+        how: str,
+        annotations: tuple[tuple[str, str], ...],
+    ) -> list[Event]:
+        """Feed the interface's condition to its tracker; the FIRING / RESOLVED event, if any."""
+        transition = self._link_tracker.update(key, self._link_active(link), at)
+        interface = _interface(link.labels)
+        if transition is EventState.FIRING:
+            summary = f"Interface {interface} on {key[0]} went down ({how})"
+            event = Event(
+                name=INTERFACE_DOWN, element=key[0], state=EventState.FIRING, labels=link.labels,
+                detector=detector, series=series, value=1.0, expected=0.0, band=(0.0, 0.0), score=1.0,
+                active_at=at, severity=Severity.CRITICAL, fired_at=at, summary=summary,
+                annotations=annotations,
+            )  # fmt: skip
+            self._active[link.labels] = _Active(event, None)
+            return [event]
+        if transition is EventState.RESOLVED:
+            active = self._active.pop(link.labels, None)
+            if active is None:
+                return []
+            why = "administratively down" if link.admin_down else "up again"
+            return [self._resolved(active.event, at, f"Interface {interface} on {key[0]} is {why}")]
+        status = self._link_tracker.status(key)
+        if status is not None and status.state is EventState.RESOLVED:
+            self._link_tracker.update(key, False, at)  # let the tracker drop it
+        return []
+
+    def _unknown_up(self, trap: Trap, labels: Labels, interface: str) -> list[Event]:
+        summary = f"Interface {interface} on {trap.source} is up again (linkUp trap)"
         active = self._active.pop(labels, None)
         if active is not None:
             return [self._resolved(active.event, trap.received_at, summary)]
-        unknown = self._event(trap, labels, Severity.CRITICAL, what, summary, EventState.FIRING)
+        unknown = self._event(trap, labels, Severity.CRITICAL, "linkUp", summary, EventState.FIRING)
         return [self._resolved(unknown, trap.received_at, summary)]
 
     def _if_name(self, trap: Trap, if_index: str) -> str | None:
@@ -218,7 +334,15 @@ class TrapRules:
         return [event]
 
     @staticmethod
+    def _annotations(trap: Trap) -> tuple[tuple[str, str], ...]:
+        annotations = [("trap_oid", trap.trap_oid), ("source", f"{trap.address}:{trap.port}")]
+        if trap.uptime is not None:
+            annotations.append(("sys_uptime_cs", str(trap.uptime)))
+        return tuple(annotations)
+
+    @classmethod
     def _event(
+        cls,
         trap: Trap,
         labels: Labels,
         severity: Severity,
@@ -226,9 +350,7 @@ class TrapRules:
         summary: str,
         state: EventState,
     ) -> Event:
-        annotations = [("trap_oid", trap.trap_oid), ("source", f"{trap.address}:{trap.port}")]
-        if trap.uptime is not None:
-            annotations.append(("sys_uptime_cs", str(trap.uptime)))
+        annotations = cls._annotations(trap)
         return Event(
             name=dict(labels)["alertname"],
             element=trap.source,
@@ -244,7 +366,7 @@ class TrapRules:
             severity=severity,
             fired_at=trap.received_at,
             summary=summary,
-            annotations=tuple(annotations),
+            annotations=annotations,
         )
 
     @staticmethod
@@ -267,6 +389,14 @@ class TrapRules:
             summary=summary if summary != event.summary else f"{event.summary}: resolved",
             annotations=event.annotations,
         )
+
+
+def _interface(labels: Labels) -> str:
+    d = dict(labels)
+    name, index = d.get("ifName"), d.get("ifIndex")
+    if index is None:
+        return "(no ifIndex in the trap)"
+    return f"{name} (ifIndex {index})" if name else f"ifIndex {index}"
 
 
 def _if_index(trap: Trap) -> str | None:

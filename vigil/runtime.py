@@ -129,9 +129,11 @@ class Runtime:
             label_refresh=site.snmp.label_refresh,
         )
         self.reachability = ReachabilityRule(failures=site.detectors.unreachable_after)
+        # traps and polled ifOperStatus: one damped InterfaceDown per port, held like the rules
         self.trap_rules = TrapRules(
             restart_hold=site.traps.restart_hold,
             enterprise={oid: (r.alertname, r.severity) for oid, r in site.traps.enterprise.items()},
+            keep_firing_for=site.detectors.keep_firing_for,
         )
         self.traps = self._trap_listener(site, options)
         self.state_path = options.data_dir / "detectors.npz"
@@ -295,7 +297,11 @@ class Runtime:
         while True:
             samples = await self.queue.get()
             try:
-                events = self.reachability.update(samples) + self.detector.update(samples)
+                events = (
+                    self.reachability.update(samples)
+                    + self.detector.update(samples)
+                    + self.trap_rules.observe(samples)
+                )
                 self._events_total.set(self.detector.series_count)
                 if events:
                     await self.handle_events(events)

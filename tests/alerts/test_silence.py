@@ -194,6 +194,17 @@ def test_inhibitor_follows_the_topology() -> None:
         "other": {"alertname": "LinkDown", "element": "olt-9"},
     }
     assert inhibitor.inhibited(firing) == {"olt1": "down", "olt2": "down", "same": "down"}
+    # a port that is down mutes the port's other alerts, not its neighbours' nor the element's
+    port = {
+        "down": {"alertname": "InterfaceDown", "element": "olt-1", "ifIndex": "6"},
+        "crc": {"alertname": "InterfaceErrorsRising", "element": "olt-1", "ifIndex": "6"},
+        "next": {"alertname": "InterfaceErrorsRising", "element": "olt-1", "ifIndex": "7"},
+        "cpu": {"alertname": "CpuUtilizationHigh", "element": "olt-1"},
+        "elsewhere": {"alertname": "InterfaceErrorsRising", "element": "olt-2", "ifIndex": "6"},
+    }
+    assert inhibitor.inhibited(port) == {"crc": "down"}
+    unnamed = {"down": {"alertname": "InterfaceDown", "element": "olt-1"}, "cpu": port["cpu"]}
+    assert inhibitor.inhibited(unnamed) == {}  # a trap without ifIndex mutes nothing
     # a classic Alertmanager rule: critical mutes warning of the same alertname and element
     rule = InhibitRule.parse(['severity="critical"'], ['severity="warning"'], ["alertname", "element"])
     pair = {

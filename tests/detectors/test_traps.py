@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from collectors.sample import Sample, SampleKind, labels_of
 from collectors.trap import COLD_START, LINK_DOWN, LINK_UP, WARM_START, Trap
 from detectors.event import Event, EventState, Severity
 from detectors.traps import (
+    DETECTOR_LINK_POLL,
     DETECTOR_TRAP,
     DEVICE_RESTARTED,
     INTERFACE_DOWN,
@@ -149,3 +151,84 @@ def test_events_carry_the_fields_consumers_read() -> None:
     notes = dict(event.annotations)
     assert notes["trap_oid"] == LINK_DOWN and notes["source"] == "10.0.0.9:50000"
     assert notes["sys_uptime_cs"] == "4242"
+
+
+# -- link state: traps and polled ifOperStatus share one damped condition per interface ------------
+
+
+def status(element: str, index: int, oper: int, at: float, admin: int | None = 1) -> list[Sample]:
+    labels = labels_of(ifIndex=str(index), ifName=f"ge-0/0/{index}", ifDescr=f"GigabitEthernet0/{index}")
+    out = [Sample(element, "ifOperStatus", labels, float(oper), at, SampleKind.GAUGE)]
+    if admin is not None:
+        out.append(Sample(element, "ifAdminStatus", labels, float(admin), at, SampleKind.GAUGE))
+    return out
+
+
+def firing(events: list[Event]) -> list[Event]:
+    return [e for e in events if e.state is EventState.FIRING]
+
+
+def test_a_port_seen_up_that_polls_down_raises_interface_down_without_any_trap() -> None:
+    rules = TrapRules()
+    assert rules.observe(status("olt-01", 3, 1, 0.0)) == []
+    [down] = rules.observe(status("olt-01", 3, 2, 60.0))
+    assert (down.name, down.state, down.detector) == (INTERFACE_DOWN, EventState.FIRING, DETECTOR_LINK_POLL)
+    assert down.labels == (("alertname", INTERFACE_DOWN), ("element", "olt-01"), ("ifIndex", "3"),
+                           ("ifName", "ge-0/0/3"), ("severity", "critical"))  # fmt: skip
+    assert "ge-0/0/3" in down.summary and "went down" in down.summary
+    assert rules.observe(status("olt-01", 3, 7, 120.0)) == []  # lowerLayerDown: still the same condition
+    [up] = rules.observe(status("olt-01", 3, 1, 180.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint and up.resolved_at == 180.0
+
+
+def test_spare_ports_and_shut_ports_raise_nothing() -> None:
+    rules = TrapRules()
+    # a spare: never seen up, polled down for hours
+    assert [e for t in range(0, 36000, 60) for e in rules.observe(status("olt-01", 9, 2, float(t)))] == []
+    # an administrative shutdown of a port that was up
+    assert rules.observe(status("olt-01", 4, 1, 0.0)) == []
+    assert rules.observe(status("olt-01", 4, 2, 60.0, admin=2)) == []
+    # a port that goes down, then is shut: the alert resolves as "administratively down"
+    rules.observe(status("olt-01", 5, 1, 0.0))
+    [down] = rules.observe(status("olt-01", 5, 2, 60.0))
+    [shut] = rules.observe(status("olt-01", 5, 2, 120.0, admin=2))
+    assert shut.state is EventState.RESOLVED and "administratively down" in shut.summary
+    assert shut.fingerprint == down.fingerprint
+
+
+def test_a_trap_and_the_next_poll_are_one_alert() -> None:
+    rules = TrapRules(keep_firing_for=300.0)
+    rules.observe(status("olt-01", 7, 1, 0.0))
+    [down] = rules.update(link(LINK_DOWN, 7, at=30.0, name="ignored: the poll named it first"))
+    assert down.detector == DETECTOR_TRAP and down.label("ifName") == "ge-0/0/7"
+    assert rules.observe(status("olt-01", 7, 2, 60.0)) == []  # the poll agrees: nothing new
+    assert rules.update(link(LINK_UP, 7, at=90.0)) == []  # back up, held keep_firing_for
+    assert rules.observe(status("olt-01", 7, 1, 120.0)) == []
+    assert rules.tick(300.0) == []
+    [up] = rules.tick(400.0)  # 310 s after the linkUp
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+    assert rules.active() == [] and rules.tick(1000.0) == []
+
+
+@pytest.mark.parametrize("source", ["traps", "polls"])
+def test_a_flapping_port_is_one_event_not_a_storm(source: str) -> None:
+    """Down 96 s of every 240 s for an hour (the lab's flapping fault), then up for good."""
+
+    def run(rules: TrapRules) -> list[Event]:
+        events = rules.observe(status("olt-01", 6, 1, 0.0))
+        for t in range(60, 3600, 30 if source == "traps" else 60):
+            down = (t % 240) < 96
+            if source == "traps" and (t % 240) in (0, 90):  # the edges only
+                oid = LINK_DOWN if (t % 240) == 0 else LINK_UP
+                events += rules.update(link(oid, 6, at=float(t)))
+            elif source == "polls":
+                events += rules.observe(status("olt-01", 6, 2 if down else 1, float(t)))
+        for t in range(3600, 3600 * 4, 60):
+            events += rules.observe(status("olt-01", 6, 1, float(t))) + rules.tick(float(t))
+        return events
+
+    damped = run(TrapRules(keep_firing_for=300.0))
+    assert [e.state for e in damped] == [EventState.FIRING, EventState.RESOLVED]
+    assert damped[1].resolved_at is not None and damped[1].resolved_at > 3600.0
+    storm = firing(run(TrapRules(damping=None)))
+    assert len(storm) >= 14  # what it would be without damping
