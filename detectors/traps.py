@@ -4,12 +4,14 @@
     linkDown (``1.3.6.1.6.3.1.1.5.3``) fires for the interface named by the trap's ``ifIndex``
     varbind (``1.3.6.1.2.1.2.2.1.1.N``, or the index of its ifOperStatus/ifAdminStatus
     varbinds); linkUp (``.5.4``) resolves the same fingerprint. A linkUp for an interface not
-    known to be down still emits RESOLVED (vigil may have restarted since the linkDown); the
+    known to be down, but not seen up since vigil started either (or last seen down), still emits
+    RESOLVED (vigil may have restarted since the linkDown); the
     alert pipeline and the contingency manager ignore a resolve they do not know.
     Polled ``ifOperStatus`` / ``ifAdminStatus`` samples (:meth:`TrapRules.observe`) feed the same
     per-interface state, so a lost trap (UDP) or a device that sends none still raises it: a
     port *seen up* that polls down (2 down, 6 notPresent, 7 lowerLayerDown) while not
-    administratively down. A port never seen up (a spare) and an admin shutdown raise nothing.
+    administratively down. A port never seen up (a spare) and an admin shutdown (polled, or the
+    ifAdminStatus varbind of the linkDown trap) raise nothing.
     Both sources share one condition per interface with Cisco-style flap damping and
     ``keep_firing_for`` (the site's ``detectors.keep_firing_for`` in production): a flapping
     port is one event, not a storm, and it resolves that long after the port is back up.
@@ -236,15 +238,18 @@ class TrapRules:
         known = key in self._links
         link = self._link(key, lambda: self._if_name(trap, if_index))
         tracked = self._link_tracker.status(key) is not None
-        link.down = down
-        if down:
-            link.armed = True
-        else:
-            link.armed = True
-            if not tracked and not known:  # vigil restarted since the linkDown, perhaps
-                return self._unknown_up(trap, link.labels, _interface(link.labels))
+        last_down = link.down or not known  # what vigil last heard (nothing: it may have been down)
+        link.down, link.armed = down, True
+        admin = trap.value(f"{_IF_ADMIN_STATUS}.{if_index}")
+        if isinstance(admin, int) and not isinstance(admin, bool):  # linkDown/linkUp carry it (RFC 2863)
+            link.admin_down = admin == 2
         annotations = self._annotations(trap)
-        return self._step(key, link, trap.received_at, DETECTOR_TRAP, what, f"{what} trap", annotations)
+        events = self._step(key, link, trap.received_at, DETECTOR_TRAP, what, f"{what} trap", annotations)
+        if not down and not tracked and last_down:
+            # down, yet nothing firing here: vigil may have restarted since the linkDown (polls
+            # since then saw the port down but never up), so say RESOLVED for whatever is open
+            return self._unknown_up(trap, link.labels, _interface(link.labels))
+        return events
 
     def _link(self, key: tuple[str, str], name: Callable[[], str | None]) -> _Link:
         link = self._links.get(key)

@@ -232,3 +232,32 @@ def test_a_flapping_port_is_one_event_not_a_storm(source: str) -> None:
     assert damped[1].resolved_at is not None and damped[1].resolved_at > 3600.0
     storm = firing(run(TrapRules(damping=None)))
     assert len(storm) >= 14  # what it would be without damping
+
+
+def test_a_link_up_after_a_restart_resolves_even_once_polls_know_the_port() -> None:
+    """vigil restarted while the port was down (its InterfaceDown still open downstream); the
+    first poll after the restart sees it down (no opinion: never seen up), then the linkUp trap
+    comes: it must still emit RESOLVED, as the module promises, or the alert never clears."""
+    rules = TrapRules(keep_firing_for=300.0)
+    assert rules.observe(status("olt-01", 7, 2, 0.0)) == []
+    [up] = rules.update(link(LINK_UP, 7, at=30.0))
+    assert up.state is EventState.RESOLVED and up.name == INTERFACE_DOWN
+    assert up.labels == (("alertname", INTERFACE_DOWN), ("element", "olt-01"), ("ifIndex", "7"),
+                         ("ifName", "ge-0/0/7"), ("severity", "critical"))  # fmt: skip
+
+
+def test_a_link_down_trap_of_an_administrative_shutdown_raises_nothing() -> None:
+    """linkDown carries ifAdminStatus (RFC 2863): a port shut on purpose is not a fault, even
+    before the next poll sees ifAdminStatus 2."""
+    rules = TrapRules(keep_firing_for=300.0)
+    rules.observe(status("olt-01", 4, 1, 0.0))
+    shut = trap(LINK_DOWN, (f"{IF_INDEX}.4", 4), ("1.3.6.1.2.1.2.2.1.7.4", 2), (f"{IF_OPER}.4", 2), at=10.0)
+    assert rules.update(shut) == []
+    assert rules.observe(status("olt-01", 4, 2, 60.0, admin=2)) == []
+    # a trap-only device: no poll at all
+    assert rules.update(trap(LINK_DOWN, (f"{IF_INDEX}.5", 5), ("1.3.6.1.2.1.2.2.1.7.5", 2),
+                             (f"{IF_OPER}.5", 2), at=20.0)) == []
+    # and a real linkDown (admin up) still fires
+    [down] = rules.update(trap(LINK_DOWN, (f"{IF_INDEX}.6", 6), ("1.3.6.1.2.1.2.2.1.7.6", 1),
+                               (f"{IF_OPER}.6", 2), at=30.0))
+    assert down.state is EventState.FIRING
