@@ -21,6 +21,7 @@ _HELP: dict[str, str] = {
     "sysUpTime": "The time (in hundredths of a second) since the network management portion "
     "of the system was last re-initialized. - 1.3.6.1.2.1.1.3",
     "ifOperStatus": "The current operational state of the interface. - 1.3.6.1.2.1.2.2.1.8",
+    "ifAdminStatus": "The desired state of the interface. - 1.3.6.1.2.1.2.2.1.7",
     "ifInDiscards": "The number of inbound packets which were chosen to be discarded even though "
     "no errors had been detected. - 1.3.6.1.2.1.2.2.1.13",
     "ifInErrors": "The number of inbound packets that contained errors. - 1.3.6.1.2.1.2.2.1.14",

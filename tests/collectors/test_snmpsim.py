@@ -6,8 +6,9 @@ S5720 ``huawei-s5720`` and a Linux Net-SNMP host ``unknown-002`` (os/linux). The
 static (only the subtrees in ``_SUBTREES`` are served, to keep the first start short), so
 ``cisco-c3560-moving`` is the Cisco one with its octet counters and sysUpTime driven
 by snmpsim's ``numeric`` variation module, and ``linux-writable`` is the Linux one with
-sysUpTime, ifNumber, ifTableLastChange and one ifAlias under ``writecache`` (changed with
-Net-SNMP's ``snmpset`` by tests/collectors/test_lookups.py).
+sysUpTime, ifNumber, ifTableLastChange, one ifAlias and one ifOperStatus under ``writecache``
+(changed with Net-SNMP's ``snmpset`` by tests/collectors/test_lookups.py and
+tests/detectors/test_link_state_snmp.py).
 
 snmpsim as root must drop privileges; the Python running it lives under /root, which the
 ``nobody`` user cannot read, so the launcher pre-imports the stdlib modules snmpsim loads lazily.
@@ -54,6 +55,7 @@ EXPECTED_PROFILES = {
     "unknown-002": GENERIC,
 }
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
+WRITABLE_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8.6"  # linux-writable's eth port 6 (up), for port-down tests
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_ALIAS = "1.3.6.1.2.1.31.1.1.1.18"
 IF_HC_IN = "1.3.6.1.2.1.31.1.1.1.6"
@@ -182,7 +184,7 @@ def _write_variants(data: Path) -> None:
         if line.count("|") < 2:
             continue
         oid, tag, value = line.split("|", 2)
-        if oid in (SYS_UPTIME, IF_NUMBER, IF_TABLE_LAST_CHANGE) or oid == f"{IF_ALIAS}.2":
+        if oid in (SYS_UPTIME, IF_NUMBER, IF_TABLE_LAST_CHANGE, WRITABLE_OPER_STATUS) or oid == f"{IF_ALIAS}.2":
             line = f"{oid}|{tag}:writecache|value={value}"
         writable.append(line)
     if not any(line.startswith(IF_TABLE_LAST_CHANGE + "|") for line in writable):

@@ -126,6 +126,12 @@ def test_startup_banner_and_metrics(run: Run) -> None:
     assert octets and {"ifIndex", "ifName", "ifDescr", "ifAlias", "element", "area"} <= set(octets[0].labels)
     assert octets[0].labels["area"] == FAULT_AREA
     assert polled(families) >= {FAULT_ELEMENT, "cr-gz-01"}
+    # the port-state pair InterfaceDown reads: a spare port is shut (2) and not up, a used one is up
+    status = {(s.labels["element"], s.labels["ifIndex"], n): s.value
+              for n in ("ifAdminStatus", "ifOperStatus") for s in families[n].samples}  # fmt: skip
+    shut = [k[:2] for k, v in status.items() if k[2] == "ifAdminStatus" and v == 2]
+    assert shut and all(status[(*k, "ifOperStatus")] != 1 for k in shut)
+    assert any(k[2] == "ifAdminStatus" and v == 1 and status[(*k[:2], "ifOperStatus")] == 1 for k, v in status.items())
     log = (run.data_dir / "vigil.log").read_text(encoding="utf-8")
     assert "/agent" in log and f"{SPEEDUP}× real time" in log
 
