@@ -196,14 +196,18 @@ def create_app(
 def _gateway_text(query: str, charset: str) -> str:
     """The ``text`` parameter of a raw query string, its bytes decoded from ``charset``."""
     try:
-        codec = codecs.lookup(charset.strip() or "UTF-8").name
+        info = codecs.lookup(charset.strip() or "UTF-8")
     except LookupError as err:
         raise HTTPException(422, detail=f"charset: unknown character set {charset!r}") from err
+    if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zlib...: codecs, not charsets
+        raise HTTPException(422, detail=f"charset: {charset!r} is not a character set")
     raw = urllib.parse.parse_qs(query, keep_blank_values=True, encoding="latin-1").get("text", [""])[-1]
     try:
-        return raw.encode("latin-1").decode(codec)
+        return raw.encode("latin-1").decode(info.name)
     except UnicodeDecodeError as err:
         raise HTTPException(422, detail=f"text: not valid {charset} ({err.reason})") from err
+    except UnicodeError as err:  # e.g. idna's own checks
+        raise HTTPException(422, detail=f"text: not valid {charset} ({err})") from err
 
 
 class EtaBody(BaseModel):

@@ -137,3 +137,12 @@ def test_the_inbound_text_is_read_in_the_gateways_coding(served) -> None:  # noq
     unknown = httpx.get(f"{inbound}&text=TD&charset=KLINGON")
     assert unknown.status_code == 422 and "KLINGON" in unknown.json()["detail"]
     assert httpx.get(f"{inbound}&text=TD&coding=3").status_code == 422
+
+
+def test_a_charset_that_is_no_text_encoding_is_422_not_a_server_error(served) -> None:  # noqa: ANN001
+    url, _holder, _manager, _clock, _registry = served
+    inbound = f"{url}/api/v1/sms/inbound?from={QUIET.phone}&token={TOKEN}"
+    for charset, text in (("base64", "VEQ%3D"), ("rot13", "GQ"), ("idna", "xn--a")):
+        answer = httpx.get(f"{inbound}&text={text}&charset={charset}")
+        assert answer.status_code == 422, (charset, answer.status_code, answer.text)
+        assert charset in answer.json()["detail"]
