@@ -2,7 +2,7 @@
 
 All pollers read what vigil's IF-MIB profile reads every poll -- GET sysUpTime.0, ifNumber.0,
 ifTableLastChange.0 and a walk of ifHCInOctets, ifHCOutOctets, ifInErrors, ifOutErrors,
-ifInDiscards, ifOperStatus, ifCounterDiscontinuityTime -- from the same Net-SNMP snmpd on
+ifInDiscards, ifOperStatus, ifAdminStatus, ifCounterDiscontinuityTime -- from the same Net-SNMP snmpd on
 loopback, GETBULK max-repetitions 25, in one run:
 
 1. vigil: ``IfMibCollector.collect`` on ``FastSnmpClient`` (in-process CPU, time.process_time);
@@ -11,7 +11,7 @@ loopback, GETBULK max-repetitions 25, in one run:
    over HTTP; its CPU read from /proc/PID/stat (HTTP and text exposition included);
 4. Net-SNMP ``snmpbulkwalk`` (one process per column + ``snmpget``), CPU of the children.
 
-A varbind is one collected value (interfaces x 7 + 3 per poll), counted with Net-SNMP's tools at
+A varbind is one collected value (interfaces x 8 + 3 per poll), counted with Net-SNMP's tools at
 start-up; every poller is checked to collect exactly that many per poll.
 
 As root, the run happens in two throwaway network namespaces, deleted at the end: one holding
@@ -63,6 +63,7 @@ STATE_COLUMNS = {
     "ifOutErrors": ("1.3.6.1.2.1.2.2.1.20", "counter"),
     "ifInDiscards": ("1.3.6.1.2.1.2.2.1.13", "counter"),
     "ifOperStatus": ("1.3.6.1.2.1.2.2.1.8", "gauge"),
+    "ifAdminStatus": ("1.3.6.1.2.1.2.2.1.7", "gauge"),
     "ifCounterDiscontinuityTime": ("1.3.6.1.2.1.31.1.1.1.19", "gauge"),
 }
 MAX_REPETITIONS = 25
@@ -544,7 +545,7 @@ def report(big: dict[str, object], small: dict[str, object], where: str) -> None
     # Extrapolation: c_req = CPU of one GET of 1 varbind; c_vb = the marginal CPU of a varbind
     # in the big-table run once its requests are paid; a poll of 24 interfaces costs r24 requests
     # (the GET of the scalars + the GETBULK rounds snmpd needed, counted on the 24-interface
-    # agent) and v24 = 24 x 7 + 3 = 171 varbinds.
+    # agent) and v24 = 24 x 8 + 3 = 195 varbinds.
     c_req = per_request.cpu * 1000 / per_request.requests
     c_vb = (fast.cpu * 1000 - fast.requests * c_req) / fast.varbinds
     r24 = small_poll.requests / small_poll.polls
