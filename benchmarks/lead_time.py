@@ -587,7 +587,9 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda _: None) -> dict[s
     parents.update(hot.parents)
     dcfg = DetectorsConfig()
     engine = DetectionEngine.from_config(dcfg, parents=parents)
-    links = TrapRules(keep_firing_for=dcfg.keep_firing_for)  # InterfaceDown from polled ifOperStatus, as vigil run
+    # InterfaceDown from polled ifOperStatus, as vigil run (ifType as the poller's lookups have it)
+    if_types = {(name, str(p.if_index)): p.if_type for name, d in devices.items() for p in d.ports}
+    links = TrapRules(keep_firing_for=dcfg.keep_firing_for, if_types=lambda e, i: if_types.get((e, i)))
     series = Series()
     hot_keys = [(e, m, labels) for e, m, labels, _kind in hot.meta]
     hot_engine_cols = engine.columns_of(hot_keys)

@@ -120,6 +120,15 @@ class Poller:
             registry=registry,
         )
 
+    def interface_type(self, element: str, if_index: str) -> int | None:
+        """The IANAifType of an interface, from the element's cached lookups (None: not known)."""
+        collector = self.collectors.get(element)
+        for row in getattr(collector, "rows", {}).get("interfaces", ()):
+            if row.index == if_index:
+                value = row.values.get("ifType")
+                return value if isinstance(value, int) else None
+        return None
+
     def _slots(self) -> asyncio.Semaphore:
         """The global concurrency limit, bound to the running loop."""
         loop = asyncio.get_running_loop()

@@ -10,8 +10,9 @@
     Polled ``ifOperStatus`` / ``ifAdminStatus`` samples (:meth:`TrapRules.observe`) feed the same
     per-interface state, so a lost trap (UDP) or a device that sends none still raises it: a
     port *seen up* that polls down (2 down, 6 notPresent, 7 lowerLayerDown) while not
-    administratively down. A port never seen up (a spare) and an admin shutdown (polled, or the
-    ifAdminStatus varbind of the linkDown trap) raise nothing.
+    administratively down. A port never seen up (a spare), an admin shutdown (polled, or the
+    ifAdminStatus varbind of the linkDown trap) and a polled subscriber line (DSL ifTypes, from
+    ``if_types``: a customer switching a modem off) raise nothing.
     Both sources share one condition per interface with Cisco-style flap damping and
     ``keep_firing_for`` (the site's ``detectors.keep_firing_for`` in production): a flapping
     port is one event, not a storm, and it resolves that long after the port is back up.
@@ -44,12 +45,16 @@ __all__ = [
     "DETECTOR_TRAP",
     "DEVICE_RESTARTED",
     "INTERFACE_DOWN",
+    "SUBSCRIBER_LINE_TYPES",
     "EnterpriseRule",
     "TrapRules",
 ]
 
 DETECTOR_TRAP = "snmp_trap"
 DETECTOR_LINK_POLL = "link_state"  # InterfaceDown from polled ifOperStatus
+# IANAifType of subscriber lines (adsl, radsl, sdsl, vdsl, shdsl, adsl2, adsl2plus, vdsl2): one
+# customer's modem going off is no port down for the NOC, and no outage for the element's customers
+SUBSCRIBER_LINE_TYPES = frozenset({94, 95, 96, 97, 169, 230, 238, 251})
 _OPER_DOWN = frozenset({2, 6, 7})  # down, notPresent, lowerLayerDown (3 testing, 5 dormant: no opinion)
 INTERFACE_DOWN = "InterfaceDown"
 DEVICE_RESTARTED = "DeviceRestarted"
@@ -114,6 +119,9 @@ class TrapRules:
         Trap-OID prefix -> what the trap means.
     if_names : callable (element, ifIndex) -> ifName or None, optional
         The poller's cached interface names; used before the trap's own ifName/ifDescr.
+    if_types : callable (element, ifIndex) -> IANAifType or None, optional
+        The poller's cached ifType: polls of subscriber lines (:data:`SUBSCRIBER_LINE_TYPES`)
+        raise nothing.
     keep_firing_for : float
         Seconds an ``InterfaceDown`` stays firing after the port is back up (0: resolve at once).
     damping : FlapDamping or None
@@ -126,6 +134,7 @@ class TrapRules:
         restart_hold: float = 300.0,
         enterprise: Mapping[str, tuple[str, Severity | str] | EnterpriseRule] | None = None,
         if_names: Callable[[str, str], str | None] | None = None,
+        if_types: Callable[[str, str], int | None] | None = None,
         keep_firing_for: float = 0.0,
         damping: FlapDamping | None = FlapDamping(),  # noqa: B008 (frozen dataclass)
     ) -> None:
@@ -133,6 +142,7 @@ class TrapRules:
             raise ValueError("restart_hold must be > 0 seconds")
         self.restart_hold = restart_hold
         self.if_names = if_names
+        self.if_types = if_types
         self.enterprise: dict[str, EnterpriseRule] = {}
         for prefix, rule in (enterprise or {}).items():
             oid = prefix.strip().lstrip(".").rstrip(".")
@@ -189,6 +199,8 @@ class TrapRules:
             latest[key] = max(latest.get(key, s.timestamp), s.timestamp)
         events: list[Event] = []
         for key, values in seen.items():
+            if self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES:
+                continue
             link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
             if "ifAdminStatus" in values:
                 link.admin_down = int(values["ifAdminStatus"]) == 2

@@ -134,6 +134,7 @@ class Runtime:
             restart_hold=site.traps.restart_hold,
             enterprise={oid: (r.alertname, r.severity) for oid, r in site.traps.enterprise.items()},
             keep_firing_for=site.detectors.keep_firing_for,
+            if_types=lambda element, index: self.poller.interface_type(element, index),
         )
         self.traps = self._trap_listener(site, options)
         self.state_path = options.data_dir / "detectors.npz"

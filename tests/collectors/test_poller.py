@@ -131,6 +131,11 @@ async def test_varbinds_and_profiles(snmpsim: Simulator) -> None:  # noqa: F811
     collector = poller.collectors[target.element]
     assert varbinds == collector.varbinds and varbinds >= len(received[0]) > 0
     assert {"cpmCPUTotal5minRev", "ifHCInOctets"} <= {s.metric for s in received[0]}
+    # the cached ifType, as the link-state rule asks it (the recording's ports are Ethernet, 6)
+    indices = {s.label("ifIndex") for s in received[0] if s.metric == "ifOperStatus"}
+    assert indices and {poller.interface_type(target.element, i) for i in indices} >= {6}
+    assert poller.interface_type(target.element, "999999") is None
+    assert poller.interface_type("no-such-element", "1") is None
 
 
 async def test_overruns_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
