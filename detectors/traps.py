@@ -181,6 +181,29 @@ class TrapRules:
         hold = rule.resolve_after if rule.resolve_after is not None else self.restart_hold
         return self._fire(trap, labels, rule.severity, trap.trap_oid, summary, hold)
 
+    def restore(self, firing: Sequence[Mapping[str, str]], now: float) -> int:
+        """Take back the ``InterfaceDown`` alerts still firing from before a restart (their labels,
+        e.g. from the alert store), so the port's next "up" -- polled or a linkUp -- resolves them.
+        Returns how many were taken back; other alerts and ports without ifIndex are skipped."""
+        taken = 0
+        for labels in firing:
+            element, index = labels.get("element"), labels.get("ifIndex")
+            if labels.get("alertname") != INTERFACE_DOWN or not element or not index:
+                continue
+            key = (element, index)
+            link = self._link(key, lambda labels=labels: labels.get("ifName"))
+            link.down, link.armed = True, True
+            if self._link_tracker.update(key, True, now) is EventState.FIRING:
+                summary = f"Interface {_interface(link.labels)} on {element} was down before a restart"
+                event = Event(
+                    name=INTERFACE_DOWN, element=element, state=EventState.FIRING, labels=link.labels,
+                    detector=DETECTOR_LINK_POLL, series="restored", value=1.0, expected=0.0, band=(0.0, 0.0),
+                    score=1.0, active_at=now, severity=Severity.CRITICAL, fired_at=now, summary=summary,
+                )  # fmt: skip
+                self._active[link.labels] = _Active(event, None)
+                taken += 1
+        return taken
+
     def observe(self, samples: Sequence[Sample]) -> list[Event]:
         """Polled ``ifOperStatus`` / ``ifAdminStatus`` samples into the interfaces' link state."""
         seen: dict[tuple[str, str], dict[str, float]] = {}

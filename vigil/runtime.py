@@ -149,6 +149,10 @@ class Runtime:
             parents={el.name: el.parent for el in site.elements if el.parent},  # topology inhibition
             secrets_dir=options.config_dir,  # relative auth_password_file
         )
+        # ports still down before a restart: their next "up" (polled or a linkUp) resolves them
+        restored = self.trap_rules.restore([a["labels"] for a in self.alerts.list_alerts("firing")], now())
+        if restored:
+            log.info("link state: %d InterfaceDown alerts still firing from before the restart", restored)
         if lab is not None:
             self._announce_lab_works(getattr(lab, "works", []))
         write_token = self._write_token(site, options.config_dir)

@@ -261,3 +261,20 @@ def test_a_link_down_trap_of_an_administrative_shutdown_raises_nothing() -> None
     [down] = rules.update(trap(LINK_DOWN, (f"{IF_INDEX}.6", 6), ("1.3.6.1.2.1.2.2.1.7.6", 1),
                                (f"{IF_OPER}.6", 2), at=30.0))
     assert down.state is EventState.FIRING
+
+
+def test_an_interface_down_from_before_a_restart_resolves_on_the_next_poll_up() -> None:
+    """vigil restarts while a port is down (polls only, no traps); the port is back up by then."""
+    before = TrapRules()
+    before.observe(status("olt-01", 3, 1, 0.0))
+    [down] = before.observe(status("olt-01", 3, 2, 60.0))
+    after = TrapRules()  # a fresh process: nothing known of the port
+    assert after.observe(status("olt-01", 3, 1, 120.0)) == []  # without restore: the alert stays firing
+    restarted = TrapRules()
+    stored = [dict(down.labels), {"alertname": "CpuUtilizationHigh", "element": "olt-01"},
+              {"alertname": "InterfaceDown", "element": "olt-01"}]  # fmt: skip
+    assert restarted.restore(stored, 100.0) == 1  # the one with a port
+    assert [e.fingerprint for e in restarted.active()] == [down.fingerprint]
+    assert restarted.observe(status("olt-01", 3, 2, 110.0)) == []  # still down: nothing new
+    [up] = restarted.observe(status("olt-01", 3, 1, 120.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint

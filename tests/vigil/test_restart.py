@@ -33,3 +33,29 @@ def test_a_damaged_state_file_means_a_fresh_start_not_a_crash(tmp_path: Path) ->
     (tmp_path / "detectors.npz").write_bytes(b"not a state file")
     out = run_once(tmp_path, 3)
     assert "starting a fresh warm-up" in out
+
+
+def test_a_port_down_before_a_restart_resolves_when_the_first_poll_sees_it_up(tmp_path: Path) -> None:
+    """The store holds a firing InterfaceDown for a lab port that is up: the restarted vigil takes
+    it back (TrapRules.restore) and its first poll of the port resolves it."""
+    import asyncio
+    import sqlite3
+
+    from alerts.pipeline import AlertPipeline
+    from config.models import AlertsConfig
+    from detectors.event import Event, EventState, Severity
+    from vigil.db import create_database
+
+    run_once(tmp_path, 3)
+    engine, sessions = create_database(f"sqlite:///{(tmp_path / 'vigil.db').resolve()}")
+    labels = (("alertname", "InterfaceDown"), ("element", "cr-gz-01"), ("ifIndex", "1"), ("severity", "critical"))
+    down = Event(name="InterfaceDown", element="cr-gz-01", state=EventState.FIRING, labels=labels,
+                 detector="link_state", series="ifOperStatus", value=1.0, expected=0.0, band=(0.0, 0.0),
+                 score=1.0, active_at=1.0, severity=Severity.CRITICAL, fired_at=1.0, summary="went down")
+    asyncio.run(AlertPipeline(sessions, AlertsConfig(), clock=lambda: 2.0).ingest([down]))
+    engine.dispose()
+    second = run_once(tmp_path, 6)
+    assert "1 InterfaceDown alerts still firing from before the restart" in second, second[-2000:]
+    with sqlite3.connect(tmp_path / "vigil.db") as db:
+        [(status,)] = db.execute("SELECT status FROM alerts WHERE fingerprint = ?", (down.fingerprint,)).fetchall()
+    assert status == "resolved"
