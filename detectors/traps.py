@@ -195,12 +195,7 @@ class TrapRules:
             link.down, link.armed = True, True
             if self._link_tracker.update(key, True, now) is EventState.FIRING:
                 summary = f"Interface {_interface(link.labels)} on {element} was down before a restart"
-                event = Event(
-                    name=INTERFACE_DOWN, element=element, state=EventState.FIRING, labels=link.labels,
-                    detector=DETECTOR_LINK_POLL, series="restored", value=1.0, expected=0.0, band=(0.0, 0.0),
-                    score=1.0, active_at=now, severity=Severity.CRITICAL, fired_at=now, summary=summary,
-                )  # fmt: skip
-                self._active[link.labels] = _Active(event, None)
+                self._link_fired(link, element, now, DETECTOR_LINK_POLL, "restored", summary, ())
                 taken += 1
         return taken
 
@@ -232,8 +227,8 @@ class TrapRules:
                 link.down, link.armed = False, True
             elif oper is not None and int(oper) in _OPER_DOWN:
                 link.down = True
-            events += self._step(key, link, latest[key], DETECTOR_LINK_POLL, "ifOperStatus", f"ifOperStatus {oper:g}"
-                                 if oper is not None else "ifAdminStatus", ())  # fmt: skip
+            how = "ifAdminStatus" if oper is None else f"ifOperStatus {oper:g}"
+            events += self._step(key, link, latest[key], DETECTOR_LINK_POLL, "ifOperStatus", how, ())
         return events
 
     def tick(self, now: float) -> list[Event]:
@@ -316,14 +311,7 @@ class TrapRules:
         interface = _interface(link.labels)
         if transition is EventState.FIRING:
             summary = f"Interface {interface} on {key[0]} went down ({how})"
-            event = Event(
-                name=INTERFACE_DOWN, element=key[0], state=EventState.FIRING, labels=link.labels,
-                detector=detector, series=series, value=1.0, expected=0.0, band=(0.0, 0.0), score=1.0,
-                active_at=at, severity=Severity.CRITICAL, fired_at=at, summary=summary,
-                annotations=annotations,
-            )  # fmt: skip
-            self._active[link.labels] = _Active(event, None)
-            return [event]
+            return [self._link_fired(link, key[0], at, detector, series, summary, annotations)]
         if transition is EventState.RESOLVED:
             active = self._active.pop(link.labels, None)
             if active is None:
@@ -334,6 +322,25 @@ class TrapRules:
         if status is not None and status.state is EventState.RESOLVED:
             self._link_tracker.update(key, False, at)  # let the tracker drop it
         return []
+
+    def _link_fired(
+        self,
+        link: _Link,
+        element: str,
+        at: float,
+        detector: str,
+        series: str,
+        summary: str,
+        annotations: tuple[tuple[str, str], ...],
+    ) -> Event:
+        """The FIRING ``InterfaceDown`` of ``link``, remembered as active."""
+        event = Event(
+            name=INTERFACE_DOWN, element=element, state=EventState.FIRING, labels=link.labels,
+            detector=detector, series=series, value=1.0, expected=0.0, band=(0.0, 0.0), score=1.0,
+            active_at=at, severity=Severity.CRITICAL, fired_at=at, summary=summary, annotations=annotations,
+        )  # fmt: skip
+        self._active[link.labels] = _Active(event, None)
+        return event
 
     def _unknown_up(self, trap: Trap, labels: Labels, interface: str) -> list[Event]:
         summary = f"Interface {interface} on {trap.source} is up again (linkUp trap)"
