@@ -16,6 +16,11 @@
     Both sources share one condition per interface with Cisco-style flap damping and
     ``keep_firing_for`` (the site's ``detectors.keep_firing_for`` in production): a flapping
     port is one event, not a storm, and it resolves that long after the port is back up.
+    Across a restart: :meth:`TrapRules.state_dict` / :meth:`TrapRules.load_state_dict` keep what
+    is known of each interface (name, seen up, down, shut; ``link-state.json`` in the data dir),
+    so a port seen up before the restart counts at its first "down" after it; the conditions
+    themselves are not kept, the alerts still firing come back from the alert store through
+    :meth:`TrapRules.restore`, each under its own labels.
 ``DeviceRestarted`` (warning)
     coldStart / warmStart (``.5.1`` / ``.5.2``) fire, and :meth:`TrapRules.tick` resolves the
     event ``restart_hold`` seconds later (another restart trap meanwhile extends it).
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collectors.sample import Sample
 from collectors.trap import COLD_START, LINK_DOWN, LINK_UP, WARM_START, Trap
@@ -45,6 +51,7 @@ __all__ = [
     "DETECTOR_TRAP",
     "DEVICE_RESTARTED",
     "INTERFACE_DOWN",
+    "LINK_STATE_VERSION",
     "SUBSCRIBER_LINE_TYPES",
     "EnterpriseRule",
     "TrapRules",
@@ -58,6 +65,7 @@ SUBSCRIBER_LINE_TYPES = frozenset({94, 95, 96, 97, 169, 230, 238, 251})
 _OPER_DOWN = frozenset({2, 6, 7})  # down, notPresent, lowerLayerDown (3 testing, 5 dormant: no opinion)
 INTERFACE_DOWN = "InterfaceDown"
 DEVICE_RESTARTED = "DeviceRestarted"
+LINK_STATE_VERSION = 1  # of TrapRules.state_dict()
 
 _IF_ENTRY = "1.3.6.1.2.1.2.2.1"
 _IF_INDEX = _IF_ENTRY + ".1"
@@ -192,12 +200,57 @@ class TrapRules:
                 continue
             key = (element, index)
             link = self._link(key, lambda labels=labels: labels.get("ifName"))
+            # the alert's own labels (the port's name may be known otherwise now): its fingerprint resolves
+            link.labels = _labels(INTERFACE_DOWN, element, Severity.CRITICAL, ifIndex=index,
+                                  ifName=labels.get("ifName") or "")  # fmt: skip
             link.down, link.armed = True, True
             if self._link_tracker.update(key, True, now) is EventState.FIRING:
                 summary = f"Interface {_interface(link.labels)} on {element} was down before a restart"
                 self._link_fired(link, element, now, DETECTOR_LINK_POLL, "restored", summary, ())
                 taken += 1
         return taken
+
+    def state_dict(self) -> dict[str, Any]:
+        """What is known of each interface, JSON-able, for a restart (see :meth:`load_state_dict`).
+
+        Kept: the interface's name, whether it was seen up ("armed"), down or shut. Not kept: the
+        conditions and flap penalties; the alerts still firing come back through :meth:`restore`.
+        """
+        links = list(self._links.items())  # one C-level copy: safe against a concurrent observe()
+        return {
+            "version": LINK_STATE_VERSION,
+            "links": [
+                [element, index, _interface_name(link.labels), link.down, link.armed, link.admin_down]
+                for (element, index), link in links
+            ],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> int:
+        """Take back :meth:`state_dict`'s interfaces (before :meth:`restore`); returns how many.
+
+        Raises
+        ------
+        ValueError
+            Another version, or an entry that is not ``[element, ifIndex, ifName, down, armed,
+            admin_down]``; nothing is loaded then.
+        """
+        if not isinstance(state, Mapping) or state.get("version") != LINK_STATE_VERSION:
+            version = state.get("version") if isinstance(state, Mapping) else None
+            raise ValueError(f"link state version {version!r}, this code reads {LINK_STATE_VERSION}")
+        entries = state.get("links")
+        if not isinstance(entries, list):
+            raise ValueError("link state: 'links' must be a list")
+        loaded: dict[tuple[str, str], _Link] = {}
+        for i, entry in enumerate(entries):
+            ok = isinstance(entry, list) and len(entry) == 6
+            ok = ok and all(isinstance(v, str) for v in entry[:3]) and all(isinstance(v, bool) for v in entry[3:])
+            if not ok or not entry[0] or not entry[1]:
+                raise ValueError(f"link state: links[{i}] is not [element, ifIndex, ifName, down, armed, admin_down]")
+            element, index, name, down, armed, admin_down = entry
+            labels = _labels(INTERFACE_DOWN, element, Severity.CRITICAL, ifIndex=index, ifName=name)
+            loaded[(element, index)] = _Link(labels, down=down, armed=armed, admin_down=admin_down)
+        self._links.update(loaded)
+        return len(loaded)
 
     def observe(self, samples: Sequence[Sample]) -> list[Event]:
         """Polled ``ifOperStatus`` / ``ifAdminStatus`` samples into the interfaces' link state."""
@@ -444,6 +497,10 @@ def _interface(labels: Labels) -> str:
     if index is None:
         return "(no ifIndex in the trap)"
     return f"{name} (ifIndex {index})" if name else f"ifIndex {index}"
+
+
+def _interface_name(labels: Labels) -> str:
+    return dict(labels).get("ifName", "")
 
 
 def _if_index(trap: Trap) -> str | None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,6 +140,8 @@ class Runtime:
         )
         self.traps = self._trap_listener(site, options)
         self.state_path = options.data_dir / "detectors.npz"
+        self.link_state_path = options.data_dir / "link-state.json"
+        self._load_link_state()
         self.detector = self._detection_engine(site)
         external = options.external_url or site.http.public_url or f"http://{options.http_host}:{options.http_port}"
         self.alerts = AlertPipeline(
@@ -290,6 +294,25 @@ class Runtime:
             self.detector.save(self.state_path)
         except OSError as err:
             log.error("could not save detector state to %s: %s", self.state_path, err)
+        tmp = self.link_state_path.with_name(self.link_state_path.name + ".tmp")
+        try:  # write then rename: a crash mid-write leaves the previous file
+            tmp.write_text(json.dumps(self.trap_rules.state_dict()), encoding="utf-8")
+            os.replace(tmp, self.link_state_path)
+        except OSError as err:
+            log.error("could not save link state to %s: %s", self.link_state_path, err)
+
+    def _load_link_state(self) -> None:
+        """Which ports were seen up, down or shut before a restart (so a polled "down" counts at once)."""
+        if not self.link_state_path.exists():
+            return
+        try:
+            state = json.loads(self.link_state_path.read_text(encoding="utf-8"))
+            count = self.trap_rules.load_state_dict(state)
+        except (OSError, ValueError) as err:  # JSONDecodeError is a ValueError
+            log.warning("link state not restored from %s, ports count once seen up again: %s",
+                        self.link_state_path, err)  # fmt: skip
+            return
+        log.info("link state restored: %d interfaces from %s", count, self.link_state_path)
 
     # -- data path ------------------------------------------------------------------------
     def _on_samples(self, samples: list[Sample]) -> None:

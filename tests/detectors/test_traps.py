@@ -278,3 +278,56 @@ def test_an_interface_down_from_before_a_restart_resolves_on_the_next_poll_up() 
     assert restarted.observe(status("olt-01", 3, 2, 110.0)) == []  # still down: nothing new
     [up] = restarted.observe(status("olt-01", 3, 1, 120.0))
     assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+
+
+def test_ports_seen_up_before_a_restart_count_at_once_after_it() -> None:
+    """The link table survives a restart (state_dict through JSON): a port seen up, then polled
+    down after the restart, raises InterfaceDown at once; a spare and a shut port stay quiet."""
+    import json
+
+    before = TrapRules()
+    before.observe(status("olt-01", 3, 1, 0.0))  # seen up
+    before.observe(status("olt-01", 9, 2, 0.0))  # a spare, never up
+    before.observe(status("olt-01", 4, 1, 0.0))
+    before.observe(status("olt-01", 4, 2, 60.0, admin=2))  # shut on purpose
+    state = json.loads(json.dumps(before.state_dict()))
+    fresh = TrapRules()  # without the state: the first "down" after a restart is not trusted
+    assert fresh.observe(status("olt-01", 3, 2, 120.0, admin=None)) == []
+    after = TrapRules()
+    assert after.load_state_dict(state) == 3
+    [down] = after.observe(status("olt-01", 3, 2, 120.0, admin=None))
+    assert down.state is EventState.FIRING and dict(down.labels)["ifName"] == "ge-0/0/3"
+    assert after.observe(status("olt-01", 9, 2, 120.0, admin=None)) == []  # still a spare
+    assert after.observe(status("olt-01", 4, 2, 120.0, admin=None)) == []  # still shut
+    [up] = after.observe(status("olt-01", 3, 1, 180.0, admin=None))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ({"version": 99, "links": []}, "version 99"),
+        ({"version": 1, "links": {}}, "must be a list"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False], ["olt-01", "", "x", 1, 1, 0]]},
+         r"links\[1\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True]]}, r"links\[0\]"),
+    ],
+)
+def test_a_bad_link_state_is_refused_whole(state: dict, match: str) -> None:
+    rules = TrapRules()
+    with pytest.raises(ValueError, match=match):
+        rules.load_state_dict(state)
+    assert rules.state_dict()["links"] == []  # nothing half-loaded
+
+
+def test_restore_after_a_loaded_link_state_resolves_the_stored_alert_by_its_own_labels() -> None:
+    """The link table names the port ge-0/0/3, the stored alert (fired by a trap before any poll
+    named it) has no ifName: the alert's own fingerprint is the one the next "up" resolves."""
+    before = TrapRules()
+    before.observe(status("olt-01", 3, 1, 0.0))
+    stored = {"alertname": INTERFACE_DOWN, "element": "olt-01", "ifIndex": "3", "severity": "critical"}
+    after = TrapRules()
+    after.load_state_dict(before.state_dict())
+    assert after.restore([stored], 100.0) == 1
+    [up] = after.observe(status("olt-01", 3, 1, 120.0))
+    assert up.state is EventState.RESOLVED and dict(up.labels) == stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -27,12 +28,19 @@ def test_detector_state_survives_a_restart(tmp_path: Path) -> None:
     restored = [line for line in second.splitlines() if "detector state restored" in line]
     assert restored, second[-2000:]
     assert int(restored[0].split("restored:")[1].split()[0]) > 100  # series, not a fresh warm-up
+    # the ports the lab's polls saw (up, down, shut) come back too: a "down" counts at once
+    links = [line for line in second.splitlines() if "link state restored" in line]
+    assert links, second[-2000:]
+    assert int(links[0].split("restored:")[1].split()[0]) >= 10  # interfaces of the 10 lab elements
 
 
 def test_a_damaged_state_file_means_a_fresh_start_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "detectors.npz").write_bytes(b"not a state file")
+    (tmp_path / "link-state.json").write_text('{"version": 1, "links": [["cr-gz-01"]]}')
     out = run_once(tmp_path, 3)
     assert "starting a fresh warm-up" in out
+    assert "link state not restored" in out and "links[0]" in out
+    assert json.loads((tmp_path / "link-state.json").read_text())["version"] == 1  # rewritten on exit
 
 
 def test_a_port_down_before_a_restart_resolves_when_the_first_poll_sees_it_up(tmp_path: Path) -> None:
