@@ -20,7 +20,10 @@
     is known of each interface (name, seen up, down, shut; ``link-state.json`` in the data dir),
     so a port seen up before the restart counts at its first "down" after it; the conditions
     themselves are not kept, the alerts still firing come back from the alert store through
-    :meth:`TrapRules.restore`, each under its own labels.
+    :meth:`TrapRules.restore`, each under its own labels. A poll that names the interface at an
+    ifIndex otherwise (neither its ifName nor its ifDescr is the name vigil knows: a device that
+    renumbers its ifIndexes at a reboot, or a renamed port) makes it another port: the old one's
+    open alert resolves saying so, and the new one counts once seen up.
 ``DeviceRestarted`` (warning)
     coldStart / warmStart (``.5.1`` / ``.5.2``) fire, and :meth:`TrapRules.tick` resolves the
     event ``restart_hold`` seconds later (another restart trap meanwhile extends it).
@@ -256,6 +259,7 @@ class TrapRules:
         """Polled ``ifOperStatus`` / ``ifAdminStatus`` samples into the interfaces' link state."""
         seen: dict[tuple[str, str], dict[str, float]] = {}
         names: dict[tuple[str, str], str] = {}
+        aliases: dict[tuple[str, str], set[str]] = {}  # every name the poll gives the interface
         latest: dict[tuple[str, str], float] = {}
         for s in samples:
             if s.metric not in ("ifOperStatus", "ifAdminStatus"):
@@ -267,11 +271,15 @@ class TrapRules:
             key = (s.element, index)
             seen.setdefault(key, {})[s.metric] = s.value
             names[key] = labels.get("ifName") or labels.get("ifDescr") or ""
+            aliases.setdefault(key, set()).update(v for v in (labels.get("ifName"), labels.get("ifDescr")) if v)
             latest[key] = max(latest.get(key, s.timestamp), s.timestamp)
         events: list[Event] = []
         for key, values in seen.items():
             if self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES:
                 continue
+            known = self._links.get(key)
+            if known is not None and self._renumbered(key, known, aliases[key]):
+                events += self._forget_link(key, known, names[key], latest[key])
             link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
             if "ifAdminStatus" in values:
                 link.admin_down = int(values["ifAdminStatus"]) == 2
@@ -333,6 +341,26 @@ class TrapRules:
             # since then saw the port down but never up), so say RESOLVED for whatever is open
             return self._unknown_up(trap, link.labels, _interface(link.labels))
         return events
+
+    def _renumbered(self, key: tuple[str, str], link: _Link, polled: set[str]) -> bool:
+        """The poll names the interface at this ifIndex otherwise than vigil knows it: another port
+        (a device that renumbers its ifIndexes at a reboot) or a renamed one."""
+        known = _interface_name(link.labels)
+        if not known or not polled:
+            return False
+        cached = self.if_names(*key) if self.if_names is not None else None
+        return known not in polled and known != cached
+
+    def _forget_link(self, key: tuple[str, str], link: _Link, polled: str, at: float) -> list[Event]:
+        """Drop what was known of the interface that was at ``key``; its open alert resolves."""
+        del self._links[key]
+        self._link_tracker.forget(key)
+        active = self._active.pop(link.labels, None)
+        if active is None:
+            return []
+        summary = (f"Interface {_interface(link.labels)} on {key[0]}: ifIndex {key[1]} is now {polled!r} "
+                   "(renumbered or renamed); the port is watched under its new name")  # fmt: skip
+        return [self._resolved(active.event, at, summary)]
 
     def _link(self, key: tuple[str, str], name: Callable[[], str | None]) -> _Link:
         link = self._links.get(key)

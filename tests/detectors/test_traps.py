@@ -331,3 +331,33 @@ def test_restore_after_a_loaded_link_state_resolves_the_stored_alert_by_its_own_
     assert after.restore([stored], 100.0) == 1
     [up] = after.observe(status("olt-01", 3, 1, 120.0))
     assert up.state is EventState.RESOLVED and dict(up.labels) == stored
+
+
+def named(element: str, index: int, name: str, oper: int, at: float) -> list[Sample]:
+    labels = labels_of(ifIndex=str(index), ifName=name, ifDescr=f"descr {name}")
+    return [Sample(element, "ifOperStatus", labels, float(oper), at, SampleKind.GAUGE),
+            Sample(element, "ifAdminStatus", labels, 1.0, at, SampleKind.GAUGE)]  # fmt: skip
+
+
+def test_an_ifindex_renumbered_at_a_reboot_is_another_port() -> None:
+    rules = TrapRules()
+    rules.observe(named("olt-01", 3, "ge-0/0/3", 1, 0.0))
+    [down] = rules.observe(named("olt-01", 3, "ge-0/0/3", 2, 60.0))
+    rules.observe(named("olt-01", 5, "ge-0/0/5", 1, 60.0))
+    # the device reboots and renumbers: ifIndex 3 is now ge-0/0/7 (up), ifIndex 5 a spare (down)
+    [gone] = rules.observe(named("olt-01", 3, "ge-0/0/7", 1, 300.0))
+    assert gone.state is EventState.RESOLVED and gone.fingerprint == down.fingerprint
+    assert "ge-0/0/7" in gone.summary and "renumbered" in gone.summary
+    assert rules.observe(named("olt-01", 5, "ge-0/0/9", 2, 300.0)) == []  # not ge-0/0/5's "seen up"
+    [new] = rules.observe(named("olt-01", 3, "ge-0/0/7", 2, 360.0))  # the new port, seen up, goes down
+    assert new.state is EventState.FIRING and dict(new.labels)["ifName"] == "ge-0/0/7"
+    assert rules.active() == [new]
+
+
+def test_a_port_named_by_a_trap_is_the_same_port_when_polls_name_it_by_its_ifname() -> None:
+    rules = TrapRules()  # the linkDown names the port by ifDescr only; the poll has ifName too
+    [down] = rules.update(link(LINK_DOWN, 4, at=30.0, descr="descr ge-0/0/4"))
+    assert dict(down.labels)["ifName"] == "descr ge-0/0/4"
+    assert rules.observe(named("olt-01", 4, "ge-0/0/4", 2, 60.0)) == []  # still down: same alert
+    [up] = rules.observe(named("olt-01", 4, "ge-0/0/4", 1, 120.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
