@@ -103,6 +103,7 @@ class _Link:
     down: bool = False  # the latest word (trap or poll) says it is down
     armed: bool = False  # seen up, or a linkDown said it went down: a poll of "down" counts
     admin_down: bool = False  # ifAdminStatus 2: shut on purpose, nothing to alert
+    heard_at: float = float("-inf")  # time of the latest word: an older poll reading is stale
 
 
 @dataclass(slots=True)
@@ -281,6 +282,9 @@ class TrapRules:
             if known is not None and self._renumbered(key, known, aliases[key]):
                 events += self._forget_link(key, known, names[key], latest[key])
             link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
+            if latest[key] < link.heard_at:  # read before a trap that came in meanwhile: stale
+                continue
+            link.heard_at = latest[key]
             if "ifAdminStatus" in values:
                 link.admin_down = int(values["ifAdminStatus"]) == 2
             oper = values.get("ifOperStatus")
@@ -331,6 +335,7 @@ class TrapRules:
         tracked = self._link_tracker.status(key) is not None
         last_down = link.down or not known  # what vigil last heard (nothing: it may have been down)
         link.down, link.armed = down, True
+        link.heard_at = max(link.heard_at, trap.received_at)
         admin = trap.value(f"{_IF_ADMIN_STATUS}.{if_index}")
         if isinstance(admin, int) and not isinstance(admin, bool):  # linkDown/linkUp carry it (RFC 2863)
             link.admin_down = admin == 2

@@ -361,3 +361,18 @@ def test_a_port_named_by_a_trap_is_the_same_port_when_polls_name_it_by_its_ifnam
     assert rules.observe(named("olt-01", 4, "ge-0/0/4", 2, 60.0)) == []  # still down: same alert
     [up] = rules.observe(named("olt-01", 4, "ge-0/0/4", 1, 120.0))
     assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+
+
+def test_a_poll_read_before_a_link_down_but_processed_after_it_changes_nothing() -> None:
+    """The poll read the port up at 95 s, the linkDown came in at 100 s, the poll's samples are
+    processed at 101 s: the reading is older than the trap, so it is no flap (no RESOLVED, no
+    second FIRING, no flap penalty)."""
+    rules = TrapRules(keep_firing_for=0.0)
+    rules.observe(status("olt-01", 3, 1, 0.0))
+    [down] = rules.update(link(LINK_DOWN, 3, at=100.0))
+    assert down.state is EventState.FIRING
+    assert rules.observe(status("olt-01", 3, 1, 95.0)) == []  # stale: ignored
+    assert rules.active() == [down]
+    assert rules.observe(status("olt-01", 3, 2, 160.0)) == []  # a fresh reading: still down
+    [up] = rules.observe(status("olt-01", 3, 1, 220.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
