@@ -23,7 +23,9 @@
     :meth:`TrapRules.restore`, each under its own labels. A poll that names the interface at an
     ifIndex otherwise (neither its ifName nor its ifDescr is the name vigil knows: a device that
     renumbers its ifIndexes at a reboot, or a renamed port) makes it another port: the old one's
-    open alert resolves saying so, and the new one counts once seen up.
+    open alert resolves saying so, and the new one counts once seen up. A poll reading taken
+    before the latest word about the interface (a trap that came in while the poll was in
+    flight) is stale and ignored.
 ``DeviceRestarted`` (warning)
     coldStart / warmStart (``.5.1`` / ``.5.2``) fire, and :meth:`TrapRules.tick` resolves the
     event ``restart_hold`` seconds later (another restart trap meanwhile extends it).
