@@ -28,6 +28,8 @@ from typing import Self
 import numpy as np
 from numpy.typing import NDArray
 
+from detectors._growth import series_growth
+
 __all__ = ["RecurringAlarms"]
 
 DAY = 86_400.0
@@ -93,23 +95,21 @@ class RecurringAlarms:
 
     def resize(self, n_series: int) -> Self:
         """Grow to ``n_series`` series (new ones remember nothing); also the first initialisation."""
-        old = getattr(self, "n_features_in_", None)
-        if old is None:
-            old = 0
-            self.value_ = np.zeros((self.slots, 0), dtype=np.float32)
-            self.time_ = np.zeros((self.slots, 0))
-            self.count_ = np.zeros((self.slots, 0), dtype=np.int16)
-            self.next_ = np.zeros(0, dtype=np.int32)
-        extra = n_series - old
-        if extra < 0:
-            raise ValueError(f"resize can only grow: {n_series} < {old} series")
-        if extra or old == 0:
+        extra = series_growth(self, n_series)
+        if extra:
             self.value_ = np.concatenate([self.value_, np.zeros((self.slots, extra), dtype=np.float32)], 1)
             self.time_ = np.concatenate([self.time_, np.full((self.slots, extra), np.nan)], 1)
             self.count_ = np.concatenate([self.count_, np.zeros((self.slots, extra), dtype=np.int16)], 1)
             self.next_ = np.concatenate([self.next_, np.zeros(extra, dtype=np.int32)])
             self.n_features_in_ = n_series
         return self
+
+    def _init_state(self, n_series: int) -> None:
+        self.value_ = np.zeros((self.slots, n_series), dtype=np.float32)
+        self.time_ = np.full((self.slots, n_series), np.nan)
+        self.count_ = np.zeros((self.slots, n_series), dtype=np.int16)
+        self.next_ = np.zeros(n_series, dtype=np.int32)
+        self.n_features_in_ = n_series
 
     def check(
         self,
