@@ -50,9 +50,9 @@ daily job looks like (twice is a coincidence, three times a schedule; 30 minutes
 30 % of the height), then checked on NAB, where neighbouring values give the same score
 (benchmarks/README.md, round 7); ``recur_min_score`` is the shipped threshold.
 
-Memory per series with the defaults: 1,380 bytes (136 B of streaming state + 592 B of seasonal
+Memory per series with the defaults: 1,376 bytes (136 B of streaming state + 592 B of seasonal
 profile: 48 bins x location, scale, count in float32 + 536 B of context table, history, range
-and count + 116 B of recurring-alarm memory), measured by
+and count + 112 B of recurring-alarm memory), measured by
 :meth:`CompositeDetector.nbytes_per_series`.
 
 In production the :class:`~detectors.engine.DetectionEngine` calls
@@ -91,6 +91,7 @@ _Index = slice | NDArray[np.intp]  # every series (views) or some columns (gathe
 # state parts added after version 1, with the setting that came with them: a state saved before
 # lacks both, and loads with the setting's default and the part empty
 _ADDED_PARTS = {"recur.": "recur_repeats"}
+_ADDED_SETTINGS = ("recur_repeats", "recur_tolerance", "recur_ratio", "recur_min_score")
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,8 +619,9 @@ class CompositeDetector(BaseEstimator):
             raise ValueError(f"composite state version {version!r}, this code reads {STATE_VERSION}")
         saved = _json_value(state.get("config"))
         current = asdict(self.config)
-        # a setting added after the state was saved takes its default (its part starts empty)
-        newer = [k for k in current if isinstance(saved, dict) and k not in saved]
+        # a setting added after the state was saved takes its default (its part starts empty);
+        # any other missing setting is a state of unknown settings, refused below
+        newer = [k for k in _ADDED_SETTINGS if isinstance(saved, dict) and k not in saved]
         if isinstance(saved, dict):
             saved = {**{k: current[k] for k in newer}, **saved}
         if saved != current:

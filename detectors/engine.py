@@ -80,7 +80,7 @@ series index, tracker states, active events and the composite's ``state_dict()``
 and a warning, not a failed load; a version-2 file (before the composite ran in production) is
 read with a fresh composite; any other version is refused with :class:`StateVersionError`.
 Memory: :meth:`nbytes_per_series`, the composite's state included: about 610 bytes of engine
-arrays per series (element and port arrays amortised) plus the composite's 1,380, i.e. 1,993 in
+arrays per series (element and port arrays amortised) plus the composite's 1,376, i.e. 1,989 in
 ``benchmarks/detectors.py``; up to about 3.4 KB just after the composite doubles its capacity.
 """
 

@@ -101,6 +101,8 @@ def test_state_round_trip_and_a_state_saved_before_the_memory_existed() -> None:
     np.testing.assert_array_equal(restored.stat_mean_, state["stat_mean_"])
     with pytest.raises(ValueError, match="other settings"):  # but a changed setting still refuses
         CompositeDetector().load_state_dict(old | {"config": old["config"] | {"warmup": 7}})
+    with pytest.raises(ValueError, match="other settings"):  # and so does one missing that is not new
+        CompositeDetector().load_state_dict(old | {"config": {k: v for k, v in old["config"].items() if k != "warmup"}})
     with pytest.raises(ValueError, match="recur.time_"):  # and a new state must be whole
         CompositeDetector().load_state_dict({k: v for k, v in state.items() if k != "recur.time_"})
 
@@ -157,3 +159,21 @@ def test_memory_replaces_its_oldest_slot_and_validates() -> None:
     for bad in ({"slots": 0}, {"tolerance": -1.0}, {"ratio": -0.1}, {"repeats": 0}, {"min_age": 5.0, "max_age": 1.0}):
         with pytest.raises(ValueError):
             RecurringAlarms(**bad)  # type: ignore[arg-type]
+
+
+def test_the_repeat_count_saturates_instead_of_wrapping() -> None:
+    mem = RecurringAlarms().resize(1)
+    mem.value_[0, 0], mem.time_[0, 0], mem.count_[0, 0] = 10.0, T0, np.iinfo(np.int16).max
+    assert remember(mem, 0, 10.0, T0 + 86_400) == (0, True)
+    assert mem.count_[0, 0] == np.iinfo(np.int16).max  # int16 + 1 would have wrapped to -32768
+    assert remember(mem, 0, 10.0, T0 + 2 * 86_400) == (0, True)  # still routine the next day
+
+
+def test_a_new_alarm_replaces_the_one_heard_of_longest_ago_not_a_refreshed_daily_job() -> None:
+    mem = RecurringAlarms(slots=2).resize(1)
+    remember(mem, 0, 10.0, T0)  # day 0 03:00: the job
+    remember(mem, 0, 50.0, T0 + 2 * 3600)  # day 0 05:00: a one-off
+    assert remember(mem, 0, 10.0, T0 + 86_400)[0] == 0  # day 1: the job repeats, its slot refreshed
+    remember(mem, 0, 90.0, T0 + 86_400 + 5 * 3600)  # another alarm: the one-off's slot goes
+    assert sorted(mem.value_[:, 0].tolist()) == [10.0, 90.0]
+    assert remember(mem, 0, 10.0, T0 + 2 * 86_400) == (0, True)  # day 2: the job is routine
