@@ -43,7 +43,7 @@ an estimate. Times are the trap's ``received_at`` on the listener's clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.sample import Sample
@@ -106,6 +106,8 @@ class _Link:
     armed: bool = False  # seen up, or a linkDown said it went down: a poll of "down" counts
     admin_down: bool = False  # ifAdminStatus 2: shut on purpose, nothing to alert
     heard_at: float = float("-inf")  # time of the latest word: an older poll reading is stale
+    open: list[Labels] = field(default_factory=list)  # labels of its open InterfaceDown alert(s)
+    aliases: set[str] = field(default_factory=set)  # every ifName / ifDescr heard for it
 
 
 @dataclass(slots=True)
@@ -206,13 +208,18 @@ class TrapRules:
                 continue
             key = (element, index)
             link = self._link(key, lambda labels=labels: labels.get("ifName"))
-            # the alert's own labels (the port's name may be known otherwise now): its fingerprint resolves
-            link.labels = _labels(INTERFACE_DOWN, element, Severity.CRITICAL, ifIndex=index,
-                                  ifName=labels.get("ifName") or "")  # fmt: skip
+            # under the alert's own labels (the port may be known by another name now), so the
+            # port's next "up" resolves that fingerprint; the port keeps the name it is known by
+            name = labels.get("ifName") or ""
+            stored = _labels(INTERFACE_DOWN, element, Severity.CRITICAL, ifIndex=index, ifName=name)
+            if stored in self._active:
+                continue
             link.down, link.armed = True, True
-            if self._link_tracker.update(key, True, now) is EventState.FIRING:
-                summary = f"Interface {_interface(link.labels)} on {element} was down before a restart"
-                self._link_fired(link, element, now, DETECTOR_LINK_POLL, "restored", summary, ())
+            self._link_tracker.update(key, True, now)
+            status = self._link_tracker.status(key)
+            if status is not None and status.state is EventState.FIRING:
+                summary = f"Interface {_interface(stored)} on {element} was down before a restart"
+                self._link_fired(link, element, now, DETECTOR_LINK_POLL, "restored", summary, (), labels=stored)
                 taken += 1
         return taken
 
@@ -226,7 +233,8 @@ class TrapRules:
         return {
             "version": LINK_STATE_VERSION,
             "links": [
-                [element, index, _interface_name(link.labels), link.down, link.armed, link.admin_down]
+                [element, index, _interface_name(link.labels), link.down, link.armed, link.admin_down,
+                 sorted(link.aliases)]  # fmt: skip
                 for (element, index), link in links
             ],
         }
@@ -238,7 +246,7 @@ class TrapRules:
         ------
         ValueError
             Another version, or an entry that is not ``[element, ifIndex, ifName, down, armed,
-            admin_down]``; nothing is loaded then.
+            admin_down, [names]]``; nothing is loaded then.
         """
         if not isinstance(state, Mapping) or state.get("version") != LINK_STATE_VERSION:
             version = state.get("version") if isinstance(state, Mapping) else None
@@ -248,13 +256,17 @@ class TrapRules:
             raise ValueError("link state: 'links' must be a list")
         loaded: dict[tuple[str, str], _Link] = {}
         for i, entry in enumerate(entries):
-            ok = isinstance(entry, list) and len(entry) == 6
-            ok = ok and all(isinstance(v, str) for v in entry[:3]) and all(isinstance(v, bool) for v in entry[3:])
+            ok = isinstance(entry, list) and len(entry) == 7
+            ok = ok and all(isinstance(v, str) for v in entry[:3]) and all(isinstance(v, bool) for v in entry[3:6])
+            ok = ok and isinstance(entry[6], list) and all(isinstance(v, str) for v in entry[6])
             if not ok or not entry[0] or not entry[1]:
-                raise ValueError(f"link state: links[{i}] is not [element, ifIndex, ifName, down, armed, admin_down]")
-            element, index, name, down, armed, admin_down = entry
+                raise ValueError(
+                    f"link state: links[{i}] is not [element, ifIndex, ifName, down, armed, admin_down, [names]]"
+                )
+            element, index, name, down, armed, admin_down, aliases = entry
             labels = _labels(INTERFACE_DOWN, element, Severity.CRITICAL, ifIndex=index, ifName=name)
-            loaded[(element, index)] = _Link(labels, down=down, armed=armed, admin_down=admin_down)
+            link = _Link(labels, down=down, armed=armed, admin_down=admin_down, aliases=set(aliases))
+            loaded[(element, index)] = link
         self._links.update(loaded)
         return len(loaded)
 
@@ -278,12 +290,13 @@ class TrapRules:
             latest[key] = max(latest.get(key, s.timestamp), s.timestamp)
         events: list[Event] = []
         for key, values in seen.items():
-            if self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES:
-                continue
             known = self._links.get(key)
             if known is not None and self._renumbered(key, known, aliases[key]):
                 events += self._forget_link(key, known, names[key], latest[key])
+            if self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES:
+                continue
             link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
+            link.aliases |= aliases[key]
             if latest[key] < link.heard_at:  # read before a trap that came in meanwhile: stale
                 continue
             link.heard_at = latest[key]
@@ -332,8 +345,14 @@ class TrapRules:
                 return self._fire(trap, labels, Severity.CRITICAL, what, summary, None)
             return self._unknown_up(trap, labels, "(no ifIndex in the trap)")
         key = (trap.source, if_index)
+        events: list[Event] = []
+        previous = self._links.get(key)
+        named = {v for c in (_IF_NAME, _IF_DESCR) if isinstance(v := trap.value(f"{c}.{if_index}"), str) and v}
+        if previous is not None and self._renumbered(key, previous, named):  # the trap names another port
+            events += self._forget_link(key, previous, self._if_name(trap, if_index) or "", trap.received_at)
         known = key in self._links
         link = self._link(key, lambda: self._if_name(trap, if_index))
+        link.aliases |= named
         tracked = self._link_tracker.status(key) is not None
         last_down = link.down or not known  # what vigil last heard (nothing: it may have been down)
         link.down, link.armed = down, True
@@ -342,38 +361,52 @@ class TrapRules:
         if isinstance(admin, int) and not isinstance(admin, bool):  # linkDown/linkUp carry it (RFC 2863)
             link.admin_down = admin == 2
         annotations = self._annotations(trap)
-        events = self._step(key, link, trap.received_at, DETECTOR_TRAP, what, f"{what} trap", annotations)
+        events += self._step(key, link, trap.received_at, DETECTOR_TRAP, what, f"{what} trap", annotations)
         if not down and not tracked and last_down:
             # down, yet nothing firing here: vigil may have restarted since the linkDown (polls
             # since then saw the port down but never up), so say RESOLVED for whatever is open
-            return self._unknown_up(trap, link.labels, _interface(link.labels))
+            return events + self._unknown_up(trap, link.labels, _interface(link.labels))
         return events
 
-    def _renumbered(self, key: tuple[str, str], link: _Link, polled: set[str]) -> bool:
-        """The poll names the interface at this ifIndex otherwise than vigil knows it: another port
-        (a device that renumbers its ifIndexes at a reboot) or a renamed one."""
-        known = _interface_name(link.labels)
-        if not known or not polled:
-            return False
+    def _renumbered(self, key: tuple[str, str], link: _Link, heard: set[str]) -> bool:
+        """A poll or trap names the interface at this ifIndex by none of the names vigil knows it by
+        (its ifName and ifDescr so far): another port (a device that renumbers its ifIndexes at a
+        reboot) or a renamed one. A trap with only ifDescr, a poll with both: the same port. Else
+        the new names are learnt."""
+        known = link.aliases | {_interface_name(link.labels)}
+        known.discard("")
         cached = self.if_names(*key) if self.if_names is not None else None
-        return known not in polled and known != cached
+        heard = heard | {cached} if cached else heard
+        if known and heard and known.isdisjoint(heard):
+            return True
+        link.aliases |= heard
+        return False
 
     def _forget_link(self, key: tuple[str, str], link: _Link, polled: str, at: float) -> list[Event]:
         """Drop what was known of the interface that was at ``key``; its open alert resolves."""
         del self._links[key]
         self._link_tracker.forget(key)
-        active = self._active.pop(link.labels, None)
-        if active is None:
-            return []
         summary = (f"Interface {_interface(link.labels)} on {key[0]}: ifIndex {key[1]} is now {polled!r} "
                    "(renumbered or renamed); the port is watched under its new name")  # fmt: skip
-        return [self._resolved(active.event, at, summary)]
+        return self._resolve_open(link, at, summary)
+
+    def _resolve_open(self, link: _Link, at: float, summary: str) -> list[Event]:
+        """RESOLVED events of the link's open alerts (one, or several taken back after a restart)."""
+        events = []
+        for labels in link.open:
+            active = self._active.pop(labels, None)
+            if active is not None:
+                events.append(self._resolved(active.event, at, summary))
+        link.open.clear()
+        return events
 
     def _link(self, key: tuple[str, str], name: Callable[[], str | None]) -> _Link:
         link = self._links.get(key)
         if link is None:
             labels = _labels(INTERFACE_DOWN, key[0], Severity.CRITICAL, ifIndex=key[1], ifName=name() or "")
             link = self._links[key] = _Link(labels)
+            link.aliases.add(_interface_name(labels))
+            link.aliases.discard("")
         return link
 
     def _if_name_of(self, key: tuple[str, str], polled: str) -> str | None:
@@ -401,11 +434,8 @@ class TrapRules:
             summary = f"Interface {interface} on {key[0]} went down ({how})"
             return [self._link_fired(link, key[0], at, detector, series, summary, annotations)]
         if transition is EventState.RESOLVED:
-            active = self._active.pop(link.labels, None)
-            if active is None:
-                return []
             why = "administratively down" if link.admin_down else "up again"
-            return [self._resolved(active.event, at, f"Interface {interface} on {key[0]} is {why}")]
+            return self._resolve_open(link, at, f"Interface {interface} on {key[0]} is {why}")
         status = self._link_tracker.status(key)
         if status is not None and status.state is EventState.RESOLVED:
             self._link_tracker.update(key, False, at)  # let the tracker drop it
@@ -420,14 +450,18 @@ class TrapRules:
         series: str,
         summary: str,
         annotations: tuple[tuple[str, str], ...],
+        labels: Labels | None = None,
     ) -> Event:
-        """The FIRING ``InterfaceDown`` of ``link``, remembered as active."""
+        """The FIRING ``InterfaceDown`` of ``link`` (under ``labels``, default its own), remembered as open."""
+        labels = link.labels if labels is None else labels
         event = Event(
-            name=INTERFACE_DOWN, element=element, state=EventState.FIRING, labels=link.labels,
+            name=INTERFACE_DOWN, element=element, state=EventState.FIRING, labels=labels,
             detector=detector, series=series, value=1.0, expected=0.0, band=(0.0, 0.0), score=1.0,
             active_at=at, severity=Severity.CRITICAL, fired_at=at, summary=summary, annotations=annotations,
         )  # fmt: skip
-        self._active[link.labels] = _Active(event, None)
+        self._active[labels] = _Active(event, None)
+        if labels not in link.open:
+            link.open.append(labels)
         return event
 
     def _unknown_up(self, trap: Trap, labels: Labels, interface: str) -> list[Event]:

@@ -199,8 +199,8 @@ def test_spare_ports_and_shut_ports_raise_nothing() -> None:
 def test_a_trap_and_the_next_poll_are_one_alert() -> None:
     rules = TrapRules(keep_firing_for=300.0)
     rules.observe(status("olt-01", 7, 1, 0.0))
-    [down] = rules.update(link(LINK_DOWN, 7, at=30.0, name="ignored: the poll named it first"))
-    assert down.detector == DETECTOR_TRAP and down.label("ifName") == "ge-0/0/7"
+    [down] = rules.update(link(LINK_DOWN, 7, at=30.0, descr="GigabitEthernet0/7"))  # Cisco: ifDescr only
+    assert down.detector == DETECTOR_TRAP and down.label("ifName") == "ge-0/0/7"  # the polled name stays
     assert rules.observe(status("olt-01", 7, 2, 60.0)) == []  # the poll agrees: nothing new
     assert rules.update(link(LINK_UP, 7, at=90.0)) == []  # back up, held keep_firing_for
     assert rules.observe(status("olt-01", 7, 1, 120.0)) == []
@@ -308,9 +308,10 @@ def test_ports_seen_up_before_a_restart_count_at_once_after_it() -> None:
     [
         ({"version": 99, "links": []}, "version 99"),
         ({"version": 1, "links": {}}, "must be a list"),
-        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False], ["olt-01", "", "x", 1, 1, 0]]},
-         r"links\[1\]"),
-        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True]]}, r"links\[0\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, []],
+                                  ["olt-01", "", "x", 1, 1, 0, []]]}, r"links\[1\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False]]}, r"links\[0\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, "ge-0/0/3"]]}, r"links\[0\]"),
     ],
 )
 def test_a_bad_link_state_is_refused_whole(state: dict, match: str) -> None:
@@ -376,3 +377,49 @@ def test_a_poll_read_before_a_link_down_but_processed_after_it_changes_nothing()
     assert rules.observe(status("olt-01", 3, 2, 160.0)) == []  # a fresh reading: still down
     [up] = rules.observe(status("olt-01", 3, 1, 220.0))
     assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+
+
+def test_a_link_down_that_names_the_port_otherwise_is_the_renumbered_port_and_stays_alerted() -> None:
+    """ifIndex 3 was ge-0/0/3; after a renumbering reboot its linkDown names ge-0/0/7 before any
+    poll: the alert is ge-0/0/7's, and the next poll (ge-0/0/7, still down) keeps it open."""
+    rules = TrapRules()
+    rules.observe(named("olt-01", 3, "ge-0/0/3", 1, 0.0))
+    [down] = rules.update(link(LINK_DOWN, 3, at=100.0, name="ge-0/0/7"))
+    assert down.state is EventState.FIRING and down.label("ifName") == "ge-0/0/7"
+    assert rules.observe(named("olt-01", 3, "ge-0/0/7", 2, 160.0)) == []
+    assert rules.active() == [down]
+
+
+def test_restore_keeps_the_name_the_port_is_known_by() -> None:
+    before = TrapRules()
+    before.observe(status("olt-01", 3, 1, 0.0))
+    stored = {"alertname": INTERFACE_DOWN, "element": "olt-01", "ifIndex": "3", "severity": "critical"}
+    after = TrapRules()
+    after.load_state_dict(before.state_dict())
+    after.restore([stored], 100.0)
+    after.observe(status("olt-01", 3, 1, 120.0))  # resolves the stored alert
+    [again] = after.observe(status("olt-01", 3, 2, 180.0))  # a new outage later
+    assert again.label("ifName") == "ge-0/0/3"
+    assert after.state_dict()["links"][0][2] == "ge-0/0/3"
+
+
+def test_two_stored_alerts_for_one_port_both_resolve_when_it_is_up() -> None:
+    rules = TrapRules()
+    first = {"alertname": INTERFACE_DOWN, "element": "olt-01", "ifIndex": "3", "severity": "critical"}
+    second = first | {"ifName": "ge-0/0/3"}
+    assert rules.restore([first, second, second], 100.0) == 2  # the same alert twice: taken once
+    taken = {e.fingerprint for e in rules.active()}
+    events = rules.observe(status("olt-01", 3, 1, 120.0))
+    assert {e.fingerprint for e in events if e.state is EventState.RESOLVED} == taken
+    assert rules.active() == []
+
+
+def test_a_port_renumbered_onto_a_subscriber_line_index_resolves_its_open_alert() -> None:
+    types = {("olt-01", "3"): 6}
+    rules = TrapRules(if_types=lambda element, index: types.get((element, index)))
+    rules.observe(named("olt-01", 3, "ge-0/0/3", 1, 0.0))
+    [down] = rules.observe(named("olt-01", 3, "ge-0/0/3", 2, 60.0))
+    types[("olt-01", "3")] = 251  # a vdsl2 line now
+    [gone] = rules.observe(named("olt-01", 3, "vdsl0/1/3", 1, 300.0))
+    assert gone.state is EventState.RESOLVED and gone.fingerprint == down.fingerprint
+    assert rules.active() == []
