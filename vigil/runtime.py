@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -290,16 +291,23 @@ class Runtime:
             task.add_done_callback(self._inflight_events.discard)
 
     def save_state(self) -> None:
+        """Save the detector and link state (a scheduler thread every 5 min, and at shutdown)."""
         try:
             self.detector.save(self.state_path)
         except OSError as err:
             log.error("could not save detector state to %s: %s", self.state_path, err)
-        tmp = self.link_state_path.with_name(self.link_state_path.name + ".tmp")
-        try:  # write then rename: a crash mid-write leaves the previous file
+        except Exception:  # the link state is saved all the same
+            log.exception("could not save detector state to %s", self.state_path)
+        # write then rename: a crash mid-write leaves the previous file; the temporary name is
+        # per thread, so the shutdown's save and a scheduled one still running never share it
+        tmp = self.link_state_path.with_name(f"{self.link_state_path.name}.{threading.get_ident()}.tmp")
+        try:
             tmp.write_text(json.dumps(self.trap_rules.state_dict()), encoding="utf-8")
             os.replace(tmp, self.link_state_path)
-        except OSError as err:
-            log.error("could not save link state to %s: %s", self.link_state_path, err)
+        except Exception:
+            log.exception("could not save link state to %s", self.link_state_path)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def _load_link_state(self) -> None:
         """Which ports were seen up, down or shut before a restart (so a polled "down" counts at once)."""
