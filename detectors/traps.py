@@ -79,6 +79,7 @@ _IF_DESCR = _IF_ENTRY + ".2"
 _IF_ADMIN_STATUS = _IF_ENTRY + ".7"
 _IF_OPER_STATUS = _IF_ENTRY + ".8"
 _IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+_NAME_KINDS = ("ifName", "ifDescr")
 _TRAP_NAMES = {
     COLD_START: "coldStart",
     WARM_START: "warmStart",
@@ -108,7 +109,7 @@ class _Link:
     admin_down: bool = False  # ifAdminStatus 2: shut on purpose, nothing to alert
     heard_at: float = float("-inf")  # time of the latest word: an older poll reading is stale
     open: list[Labels] = field(default_factory=list)  # labels of its open InterfaceDown alert(s)
-    aliases: set[str] = field(default_factory=set)  # every ifName / ifDescr heard for it
+    names: dict[str, str] = field(default_factory=dict)  # "ifName" / "ifDescr" -> value last heard
 
 
 @dataclass(slots=True)
@@ -235,7 +236,7 @@ class TrapRules:
             "version": LINK_STATE_VERSION,
             "links": [
                 [element, index, _interface_name(link.labels), link.down, link.armed, link.admin_down,
-                 sorted(link.aliases)]  # fmt: skip
+                 dict(link.names)]  # fmt: skip
                 for (element, index), link in links
             ],
         }
@@ -247,7 +248,8 @@ class TrapRules:
         ------
         ValueError
             Another version, or an entry that is not ``[element, ifIndex, ifName, down, armed,
-            admin_down, [names]]``; nothing is loaded then.
+            admin_down, {"ifName"|"ifDescr": name}]`` (the names may be missing); nothing is loaded
+            then. An interface already known keeps its open alerts.
         """
         if not isinstance(state, Mapping) or state.get("version") != LINK_STATE_VERSION:
             version = state.get("version") if isinstance(state, Mapping) else None
@@ -257,16 +259,21 @@ class TrapRules:
             raise ValueError("link state: 'links' must be a list")
         loaded: dict[tuple[str, str], _Link] = {}
         for i, entry in enumerate(entries):
-            ok = isinstance(entry, list) and len(entry) == 7
+            ok = isinstance(entry, list) and len(entry) in (6, 7)
             ok = ok and all(isinstance(v, str) for v in entry[:3]) and all(isinstance(v, bool) for v in entry[3:6])
-            ok = ok and isinstance(entry[6], list) and all(isinstance(v, str) for v in entry[6])
+            names = entry[6] if ok and len(entry) == 7 else {}
+            ok = ok and isinstance(names, dict)
+            ok = ok and all(k in _NAME_KINDS and isinstance(v, str) and v for k, v in names.items())
             if not ok or not entry[0] or not entry[1]:
                 raise ValueError(
-                    f"link state: links[{i}] is not [element, ifIndex, ifName, down, armed, admin_down, [names]]"
+                    f"link state: links[{i}] is not [element, ifIndex, ifName, down, armed, admin_down, {{names}}]"
                 )
-            element, index, name, down, armed, admin_down, aliases = entry
+            element, index, name, down, armed, admin_down = entry[:6]
             labels = _labels(INTERFACE_DOWN, element, Severity.CRITICAL, ifIndex=index, ifName=name)
-            link = _Link(labels, down=down, armed=armed, admin_down=admin_down, aliases=set(aliases))
+            link = _Link(labels, down=down, armed=armed, admin_down=admin_down, names=dict(names))
+            live = self._links.get((element, index))
+            if live is not None:
+                link.open = live.open
             loaded[(element, index)] = link
         self._links.update(loaded)
         return len(loaded)
@@ -275,7 +282,7 @@ class TrapRules:
         """Polled ``ifOperStatus`` / ``ifAdminStatus`` samples into the interfaces' link state."""
         seen: dict[tuple[str, str], dict[str, float]] = {}
         names: dict[tuple[str, str], str] = {}
-        aliases: dict[tuple[str, str], set[str]] = {}  # every name the poll gives the interface
+        heard: dict[tuple[str, str], dict[str, str]] = {}  # the poll's ifName / ifDescr of the interface
         latest: dict[tuple[str, str], float] = {}
         for s in samples:
             if s.metric not in ("ifOperStatus", "ifAdminStatus"):
@@ -287,19 +294,19 @@ class TrapRules:
             key = (s.element, index)
             seen.setdefault(key, {})[s.metric] = s.value
             names[key] = labels.get("ifName") or labels.get("ifDescr") or ""
-            aliases.setdefault(key, set()).update(v for v in (labels.get("ifName"), labels.get("ifDescr")) if v)
+            heard.setdefault(key, {}).update({k: v for k in _NAME_KINDS if (v := labels.get(k))})
             latest[key] = max(latest.get(key, s.timestamp), s.timestamp)
         events: list[Event] = []
         for key, values in seen.items():
             known = self._links.get(key)
-            if known is not None and self._renumbered(key, known, aliases[key]):
+            if known is not None and latest[key] < known.heard_at:  # read before a newer trap: stale
+                continue
+            if known is not None and self._renumbered(known, heard[key]):
                 events += self._forget_link(key, known, names[key], latest[key])
             if self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES:
                 continue
             link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
-            link.aliases |= aliases[key]
-            if latest[key] < link.heard_at:  # read before a trap that came in meanwhile: stale
-                continue
+            link.names.update(heard[key])
             link.heard_at = latest[key]
             if "ifAdminStatus" in values:
                 link.admin_down = int(values["ifAdminStatus"]) == 2
@@ -348,12 +355,15 @@ class TrapRules:
         key = (trap.source, if_index)
         events: list[Event] = []
         previous = self._links.get(key)
-        named = {v for c in (_IF_NAME, _IF_DESCR) if isinstance(v := trap.value(f"{c}.{if_index}"), str) and v}
-        if previous is not None and self._renumbered(key, previous, named):  # the trap names another port
+        named = {
+            kind: v for kind, column in zip(_NAME_KINDS, (_IF_NAME, _IF_DESCR), strict=True)
+            if isinstance(v := trap.value(f"{column}.{if_index}"), str) and v
+        }  # fmt: skip
+        if previous is not None and self._renumbered(previous, named):  # the trap names another port
             events += self._forget_link(key, previous, self._if_name(trap, if_index) or "", trap.received_at)
         known = key in self._links
         link = self._link(key, lambda: self._if_name(trap, if_index))
-        link.aliases |= named
+        link.names.update(named)
         tracked = self._link_tracker.status(key) is not None
         last_down = link.down or not known  # what vigil last heard (nothing: it may have been down)
         link.down, link.armed = down, True
@@ -369,19 +379,14 @@ class TrapRules:
             return events + self._unknown_up(trap, link.labels, _interface(link.labels))
         return events
 
-    def _renumbered(self, key: tuple[str, str], link: _Link, heard: set[str]) -> bool:
-        """A poll or trap names the interface at this ifIndex by none of the names vigil knows it by
-        (its ifName and ifDescr so far): another port (a device that renumbers its ifIndexes at a
-        reboot) or a renamed one. A trap with only ifDescr, a poll with both: the same port. Else
-        the new names are learnt."""
-        known = link.aliases | {_interface_name(link.labels)}
-        known.discard("")
-        cached = self.if_names(*key) if self.if_names is not None else None
-        heard = heard | {cached} if cached else heard
-        if known and heard and known.isdisjoint(heard):
-            return True
-        link.aliases |= heard
-        return False
+    @staticmethod
+    def _renumbered(link: _Link, heard: Mapping[str, str]) -> bool:
+        """A poll or trap gives the interface at this ifIndex another ifName, or another ifDescr,
+        than the one last heard for it: another port (a device that renumbers its ifIndexes at a
+        reboot) or a renamed one. Names of one kind are compared with names of the same kind
+        only: a trap with just ifDescr and a poll with ifName are no contradiction, and ports
+        sharing one generic ifDescr are still told apart by their ifName."""
+        return any(link.names.get(kind, value) != value for kind, value in heard.items())
 
     def _forget_link(self, key: tuple[str, str], link: _Link, polled: str, at: float) -> list[Event]:
         """Drop what was known of the interface that was at ``key``; its open alert resolves."""
@@ -406,8 +411,6 @@ class TrapRules:
         if link is None:
             labels = _labels(INTERFACE_DOWN, key[0], Severity.CRITICAL, ifIndex=key[1], ifName=name() or "")
             link = self._links[key] = _Link(labels)
-            link.aliases.add(_interface_name(labels))
-            link.aliases.discard("")
         return link
 
     def _if_name_of(self, key: tuple[str, str], polled: str) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from collectors.sample import Sample, SampleKind, labels_of
@@ -308,10 +310,11 @@ def test_ports_seen_up_before_a_restart_count_at_once_after_it() -> None:
     [
         ({"version": 99, "links": []}, "version 99"),
         ({"version": 1, "links": {}}, "must be a list"),
-        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, []],
-                                  ["olt-01", "", "x", 1, 1, 0, []]]}, r"links\[1\]"),
-        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False]]}, r"links\[0\]"),
-        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, "ge-0/0/3"]]}, r"links\[0\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, {}],
+                                  ["olt-01", "", "x", 1, 1, 0, {}]]}, r"links\[1\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True]]}, r"links\[0\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, ["ge-0/0/3"]]]}, r"links\[0\]"),
+        ({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False, {"ifAlias": "x"}]]}, r"links\[0\]"),
     ],
 )
 def test_a_bad_link_state_is_refused_whole(state: dict, match: str) -> None:
@@ -422,4 +425,109 @@ def test_a_port_renumbered_onto_a_subscriber_line_index_resolves_its_open_alert(
     types[("olt-01", "3")] = 251  # a vdsl2 line now
     [gone] = rules.observe(named("olt-01", 3, "vdsl0/1/3", 1, 300.0))
     assert gone.state is EventState.RESOLVED and gone.fingerprint == down.fingerprint
+    assert rules.active() == []
+
+
+# -- identity of a port: renumbering, names by kind, stale readings (review of session 6) ------------
+
+
+def poll(index: int, name: str, descr: str, oper: int, at: float, element: str = "olt-01") -> list[Sample]:
+    labels = labels_of(ifIndex=str(index), ifName=name, ifDescr=descr)
+    return [Sample(element, "ifOperStatus", labels, float(oper), at, SampleKind.GAUGE),
+            Sample(element, "ifAdminStatus", labels, 1.0, at, SampleKind.GAUGE)]  # fmt: skip
+
+
+# -- 1. a stale poll reading is checked for renumbering before it is found stale ---------------------
+
+
+def test_stale_poll_does_not_forget_the_port_a_newer_trap_named() -> None:
+    """ifIndex 3 was ge-0/0/3. After a renumbering reboot its linkDown (t=100) names ge-0/0/7:
+    ge-0/0/7 fires. A poll *read* at 95 (before the trap: stale, README says "ignored") is
+    processed afterwards; it still names the old port. A stale reading must change nothing,
+    but the renumber check runs before the staleness check: the live ge-0/0/7 link is forgotten
+    and its real alert resolved as "renumbered"."""
+    rules = TrapRules()
+    rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 0.0))
+    [down] = rules.update(link(LINK_DOWN, 3, at=100.0, name="ge-0/0/7"))
+    assert down.state is EventState.FIRING and down.label("ifName") == "ge-0/0/7"
+    assert rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 95.0)) == []  # stale: ignored
+    assert rules.active() == [down]
+
+
+# -- 2. a non-unique ifDescr makes every port share an alias (regression vs b39a53b) ------------------
+
+
+def test_renumbering_is_still_seen_when_ports_share_a_generic_ifdescr() -> None:
+    """Many agents give every port the same ifDescr (a chipset / type string). The old check
+    (known ifName not among the polled names) saw the renumbering; the alias-set check finds the
+    shared ifDescr in both sets, calls it the same port and learns the new ifName as an alias of
+    the old port: ge-0/0/3's alert stays open for good, and the new port is alerted as ge-0/0/3."""
+    rules = TrapRules()
+    rules.observe(poll(3, "ge-0/0/3", "Ethernet Interface", 1, 0.0))
+    [down] = rules.observe(poll(3, "ge-0/0/3", "Ethernet Interface", 2, 60.0))
+    # reboot, renumbered: ifIndex 3 is now ge-0/0/7 (a spare, down)
+    events = rules.observe(poll(3, "ge-0/0/7", "Ethernet Interface", 2, 300.0))
+    assert [(e.state, e.fingerprint) for e in events] == [(EventState.RESOLVED, down.fingerprint)]
+    assert "renumbered" in events[0].summary
+
+
+# -- 3. a stale if_names cache entry is learnt as an alias: renumbering never detected -----------------
+
+
+def test_a_stale_cached_name_does_not_make_the_new_ifname_an_alias_of_the_old_port() -> None:
+    """The poller's cache still says ifIndex 3 is ge-0/0/3 when the first poll after a
+    renumbering names ge-0/0/7 (down). Before the fix this was "not renumbered yet" and the next
+    poll after the cache refresh saw it; now the union heard = {ge-0/0/7, ge-0/0/3} intersects
+    and ge-0/0/7 (another port) is learnt as an alias of ge-0/0/3 for good: never detected, and
+    ge-0/0/3's alert stays open."""
+    cache = {("olt-01", "3"): "ge-0/0/3"}
+    rules = TrapRules(if_names=lambda element, index: cache.get((element, index)))
+    rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 0.0))
+    [down] = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 2, 60.0))
+    events = rules.observe(poll(3, "ge-0/0/7", "GigabitEthernet0/7", 2, 300.0))  # cache not refreshed yet
+    cache[("olt-01", "3")] = "ge-0/0/7"  # refreshed
+    events += rules.observe(poll(3, "ge-0/0/7", "GigabitEthernet0/7", 2, 360.0))
+    assert [(e.state, e.fingerprint) for e in events] == [(EventState.RESOLVED, down.fingerprint)]
+    assert rules.active() == []
+
+
+# -- 4. link-state.json written by the previous release is refused (same version number) -----------
+
+
+def test_a_link_state_file_of_the_previous_release_still_loads() -> None:
+    """b39a53b wrote version-1 entries [element, ifIndex, ifName, down, armed, admin_down]; HEAD
+    still calls its format version 1 but refuses those entries, so after an upgrade every port
+    loses its "seen up" state (the first polled "down" after the upgrade raises nothing)."""
+    old_file = json.loads(json.dumps({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", False, True, False]]}))
+    rules = TrapRules()
+    assert rules.load_state_dict(old_file) == 1
+
+
+# -- 5. a trap by ifDescr only, then one by ifName only, of the same port -------------------------------
+
+
+def test_a_port_first_named_by_ifdescr_then_by_ifname_is_not_renumbered() -> None:
+    """A linkDown names the port by ifDescr only (Cisco style) before any poll; the linkUp (or a
+    trap relayed by another path) names it by ifName only: disjoint sets, so the port is
+    "renumbered", its alert resolves saying so, and an extra RESOLVED of an alert that never
+    fired (the 'new' port's) follows."""
+    rules = TrapRules()
+    [down] = rules.update(link(LINK_DOWN, 4, at=30.0, descr="GigabitEthernet0/4"))
+    events = rules.update(link(LINK_UP, 4, at=90.0, name="Gi0/4"))
+    assert "renumbered" not in events[0].summary, events[0].summary
+    assert [(e.state, e.fingerprint) for e in events] == [(EventState.RESOLVED, down.fingerprint)]
+
+
+# -- 7. load_state_dict over known links orphans their open alerts (they no longer resolve) ------------
+
+
+def test_loading_link_state_over_a_link_with_an_open_alert_keeps_it_resolvable() -> None:
+    """Before the fix an "up" resolved _active[link.labels]; now only link.open, which a link
+    replaced by load_state_dict() has lost: the alert can never resolve."""
+    rules = TrapRules()
+    rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 0.0))
+    [down] = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 2, 60.0))
+    rules.load_state_dict(json.loads(json.dumps(rules.state_dict())))
+    events = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 120.0))
+    assert [e.fingerprint for e in events if e.state is EventState.RESOLVED] == [down.fingerprint]
     assert rules.active() == []
