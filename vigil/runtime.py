@@ -51,6 +51,7 @@ from vigil.web import create_app
 __all__ = ["Runtime", "RuntimeOptions"]
 
 log = logging.getLogger("vigil")
+_SAVE_LOCK = threading.Lock()  # Runtime.save_state: one save at a time
 
 
 @dataclass
@@ -291,16 +292,21 @@ class Runtime:
             task.add_done_callback(self._inflight_events.discard)
 
     def save_state(self) -> None:
-        """Save the detector and link state (a scheduler thread every 5 min, and at shutdown)."""
+        """Save the detector and link state (a scheduler thread every 5 min, and at shutdown).
+
+        One save at a time: the shutdown's save waits for a scheduled one still running, so the
+        files never share a temporary name and the last snapshot written is the newest."""
+        with _SAVE_LOCK:
+            self._save_state()
+
+    def _save_state(self) -> None:
         try:
             self.detector.save(self.state_path)
         except OSError as err:
             log.error("could not save detector state to %s: %s", self.state_path, err)
         except Exception:  # the link state is saved all the same
             log.exception("could not save detector state to %s", self.state_path)
-        # write then rename: a crash mid-write leaves the previous file; the temporary name is
-        # per thread, so the shutdown's save and a scheduled one still running never share it
-        tmp = self.link_state_path.with_name(f"{self.link_state_path.name}.{threading.get_ident()}.tmp")
+        tmp = self.link_state_path.with_name(self.link_state_path.name + ".tmp")  # write, then rename
         try:
             tmp.write_text(json.dumps(self.trap_rules.state_dict()), encoding="utf-8")
             os.replace(tmp, self.link_state_path)

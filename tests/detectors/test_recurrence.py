@@ -177,3 +177,13 @@ def test_a_new_alarm_replaces_the_one_heard_of_longest_ago_not_a_refreshed_daily
     remember(mem, 0, 90.0, T0 + 86_400 + 5 * 3600)  # another alarm: the one-off's slot goes
     assert sorted(mem.value_[:, 0].tolist()) == [10.0, 90.0]
     assert remember(mem, 0, 10.0, T0 + 2 * 86_400) == (0, True)  # day 2: the job is routine
+
+
+def test_recurrence_new_alarm_takes_an_empty_slot_before_the_oldest_one() -> None:
+    mem = RecurringAlarms(slots=3).resize(2)
+    mem.time_[:, 0] = [100.0, np.nan, 50.0]
+    mem.time_[:, 1] = [np.nan, np.nan, np.nan]
+    cols = np.array([0, 1])
+    mem.commit(cols, np.array([1.0, 2.0]), np.array([1e6, 1e6]), np.array([-1, -1]), np.array([True, True]))
+    assert mem.time_[1, 0] == 1e6 and mem.time_[0, 0] == 100.0 and mem.time_[2, 0] == 50.0
+    assert mem.time_[0, 1] == 1e6
