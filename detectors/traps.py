@@ -20,11 +20,11 @@
     is known of each interface (name, seen up, down, shut; ``link-state.json`` in the data dir),
     so a port seen up before the restart counts at its first "down" after it; the conditions
     themselves are not kept, the alerts still firing come back from the alert store through
-    :meth:`TrapRules.restore`, each under its own labels. A poll or a link trap that names the
-    interface at an ifIndex by none of the ifName / ifDescr values heard for it so far (a device
-    that renumbers its ifIndexes at a reboot, or a renamed port) makes it another port: the old
-    one's open alert resolves saying so, and the new one counts once seen up (or at once, for a
-    linkDown). A poll reading taken
+    :meth:`TrapRules.restore`, each under its own labels. A poll or a link trap that gives the
+    interface at an ifIndex another ifName, or another ifDescr, than last heard for it (names
+    are compared kind by kind: a device that renumbers its ifIndexes at a reboot, or a renamed
+    port) makes it another port: the old one's open alerts resolve saying so, and the new one
+    counts once seen up (or at once, for a linkDown). A poll reading taken
     before the latest word about the interface (a trap that came in while the poll was in
     flight) is stale and ignored.
 ``DeviceRestarted`` (warning)
