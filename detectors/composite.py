@@ -427,11 +427,13 @@ class CompositeDetector(BaseEstimator):
     def nbytes_per_series(self) -> float:
         """State bytes per series (every fitted array, seasonal profile included)."""
         check_is_fitted(self)
-        arrays = [v for k, v in vars(self).items() if k.endswith("_") and isinstance(v, np.ndarray)]
-        for sub in (self.seasonal_, self.context_, self.recur_):
-            if sub is not None:
-                arrays += [v for k, v in vars(sub).items() if k.endswith("_") and isinstance(v, np.ndarray)]
-        return sum(a.nbytes for a in arrays) / max(self.n_features_in_, 1)
+        nbytes = sum(
+            v.nbytes
+            for _, obj in self._parts()
+            for k, v in vars(obj).items()
+            if k.endswith("_") and isinstance(v, np.ndarray)
+        )
+        return nbytes / max(self.n_features_in_, 1)
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
         tags = super().__sklearn_tags__()
@@ -589,9 +591,9 @@ class CompositeDetector(BaseEstimator):
         """The fitted state as plain arrays plus JSON-able values (no pickle), for persistence.
 
         Arrays are under ``"<attr>"``, ``"seasonal.<attr>"``, ``"context.<attr>"`` and
-        ``"recur.<attr>"``; the
-        JSON-able entries are ``"version"``, ``"config"`` and ``"n_series"``. Store the arrays
-        in an npz and the rest in a JSON header; :meth:`load_state_dict` takes the union back.
+        ``"recur.<attr>"``; the JSON-able entries are ``"version"``, ``"config"`` and
+        ``"n_series"``. Store the arrays in an npz and the rest in a JSON header;
+        :meth:`load_state_dict` takes the union back.
         """
         check_is_fitted(self)
         out: dict[str, Any] = {"version": STATE_VERSION, "config": asdict(self.config), "n_series": self.n_features_in_}
