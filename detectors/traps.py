@@ -21,10 +21,10 @@
     so a port seen up before the restart counts at its first "down" after it; the conditions
     themselves are not kept, the alerts still firing come back from the alert store through
     :meth:`TrapRules.restore`, each under its own labels. A poll or a link trap that gives the
-    interface at an ifIndex another ifName, or another ifDescr, than last heard for it (names
-    are compared kind by kind: a device that renumbers its ifIndexes at a reboot, or a renamed
-    port) makes it another port: the old one's open alerts resolve saying so, and the new one
-    counts once seen up (or at once, for a linkDown). A poll reading taken
+    interface at an ifIndex another ifName than last heard for it (another ifDescr, where one
+    side has no ifName: a device that renumbers its ifIndexes at a reboot, or a renamed port)
+    makes it another port: the old one's open alerts resolve saying so, and the new one counts
+    once seen up (or at once, for a linkDown). A poll reading taken
     before the latest word about the interface (a trap that came in while the poll was in
     flight) is stale and ignored.
 ``DeviceRestarted`` (warning)
@@ -381,12 +381,16 @@ class TrapRules:
 
     @staticmethod
     def _renumbered(link: _Link, heard: Mapping[str, str]) -> bool:
-        """A poll or trap gives the interface at this ifIndex another ifName, or another ifDescr,
-        than the one last heard for it: another port (a device that renumbers its ifIndexes at a
-        reboot) or a renamed one. Names of one kind are compared with names of the same kind
-        only: a trap with just ifDescr and a poll with ifName are no contradiction, and ports
-        sharing one generic ifDescr are still told apart by their ifName."""
-        return any(link.names.get(kind, value) != value for kind, value in heard.items())
+        """A poll or trap gives the interface at this ifIndex another name than the one last heard
+        for it: another port (a device that renumbers its ifIndexes at a reboot) or a renamed one.
+        The ifName decides (unique per device, RFC 2863); the ifDescr (often generic, and
+        reworded by firmware) only when one side has no ifName. Names of one kind are compared
+        with names of the same kind only: a trap with just ifDescr after a poll with ifName is no
+        contradiction."""
+        for kind in _NAME_KINDS:
+            if kind in heard and kind in link.names:
+                return heard[kind] != link.names[kind]
+        return False
 
     def _forget_link(self, key: tuple[str, str], link: _Link, polled: str, at: float) -> list[Event]:
         """Drop what was known of the interface that was at ``key``; its open alert resolves."""

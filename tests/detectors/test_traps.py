@@ -531,3 +531,13 @@ def test_loading_link_state_over_a_link_with_an_open_alert_keeps_it_resolvable()
     events = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 120.0))
     assert [e.fingerprint for e in events if e.state is EventState.RESOLVED] == [down.fingerprint]
     assert rules.active() == []
+
+
+def test_a_reworded_ifdescr_with_the_same_ifname_is_the_same_port() -> None:
+    """A firmware upgrade rewords ifDescr; the ifName, unique per device, says it is the same port."""
+    rules = TrapRules()
+    rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 1, 0.0))
+    [down] = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet0/3", 2, 60.0))
+    assert rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet 0/3 (10G)", 2, 120.0)) == []
+    [up] = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet 0/3 (10G)", 1, 180.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
