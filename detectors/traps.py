@@ -11,8 +11,9 @@
     per-interface state, so a lost trap (UDP) or a device that sends none still raises it: a
     port *seen up* that polls down (2 down, 6 notPresent, 7 lowerLayerDown) while not
     administratively down. A port never seen up (a spare), an admin shutdown (polled, or the
-    ifAdminStatus varbind of the linkDown trap) and a polled subscriber line (DSL ifTypes, from
-    ``if_types``: a customer switching a modem off) raise nothing.
+    ifAdminStatus varbind of the linkDown trap) and a subscriber line, polled or by trap (DSL
+    ifTypes, from ``if_types``: a customer switching a modem off) raise nothing; an alert a line
+    raised before its ifType was known resolves at its next poll or trap.
     Both sources share one condition per interface with Cisco-style flap damping and
     ``keep_firing_for`` (the site's ``detectors.keep_firing_for`` in production): a flapping
     port is one event, not a storm, and it resolves that long after the port is back up.
@@ -43,6 +44,7 @@ an estimate. Times are the trap's ``received_at`` on the listener's clock.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,8 +140,8 @@ class TrapRules:
     if_names : callable (element, ifIndex) -> ifName or None, optional
         The poller's cached interface names; used before the trap's own ifName/ifDescr.
     if_types : callable (element, ifIndex) -> IANAifType or None, optional
-        The poller's cached ifType: polls of subscriber lines (:data:`SUBSCRIBER_LINE_TYPES`)
-        raise nothing.
+        The poller's cached ifType: polls and traps of subscriber lines
+        (:data:`SUBSCRIBER_LINE_TYPES`) raise nothing.
     keep_firing_for : float
         Seconds an ``InterfaceDown`` stays firing after the port is back up (0: resolve at once).
     damping : FlapDamping or None
@@ -285,7 +287,7 @@ class TrapRules:
         heard: dict[tuple[str, str], dict[str, str]] = {}  # the poll's ifName / ifDescr of the interface
         latest: dict[tuple[str, str], float] = {}
         for s in samples:
-            if s.metric not in ("ifOperStatus", "ifAdminStatus"):
+            if s.metric not in ("ifOperStatus", "ifAdminStatus") or not math.isfinite(s.value):
                 continue
             labels = dict(s.labels)
             index = labels.get("ifIndex")
@@ -303,7 +305,8 @@ class TrapRules:
                 continue
             if known is not None and self._renumbered(known, heard[key]):
                 events += self._forget_link(key, known, names[key], latest[key])
-            if self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES:
+            if self._subscriber_line(key):
+                events += self._drop_subscriber_line(key, latest[key])
                 continue
             link = self._link(key, lambda k=key: self._if_name_of(k, names[k]))
             link.names.update(heard[key])
@@ -353,16 +356,21 @@ class TrapRules:
                 return self._fire(trap, labels, Severity.CRITICAL, what, summary, None)
             return self._unknown_up(trap, labels, "(no ifIndex in the trap)")
         key = (trap.source, if_index)
+        if self._subscriber_line(key):  # a customer's modem going off: no port down for the NOC
+            return self._drop_subscriber_line(key, trap.received_at)
         events: list[Event] = []
         previous = self._links.get(key)
         named = {
             kind: v for kind, column in zip(_NAME_KINDS, (_IF_NAME, _IF_DESCR), strict=True)
             if isinstance(v := trap.value(f"{column}.{if_index}"), str) and v
         }  # fmt: skip
+        fresh_name: str | None = None
         if previous is not None and self._renumbered(previous, named):  # the trap names another port
-            events += self._forget_link(key, previous, self._if_name(trap, if_index) or "", trap.received_at)
+            # named by the trap itself: the poller's cached name is the old port's until its refresh
+            fresh_name = named.get("ifName") or named.get("ifDescr")
+            events += self._forget_link(key, previous, fresh_name or "", trap.received_at)
         known = key in self._links
-        link = self._link(key, lambda: self._if_name(trap, if_index))
+        link = self._link(key, lambda: fresh_name or self._if_name(trap, if_index))
         link.names.update(named)
         tracked = self._link_tracker.status(key) is not None
         last_down = link.down or not known  # what vigil last heard (nothing: it may have been down)
@@ -390,6 +398,11 @@ class TrapRules:
         for kind in _NAME_KINDS:
             if kind in heard and kind in link.names:
                 return heard[kind] != link.names[kind]
+        if not link.names and len(heard) == len(_NAME_KINDS):
+            # known only by its label (an alert taken back after a restart, an entry saved without
+            # names), which may be an ifName or an ifDescr: another port if it is neither
+            label = _interface_name(link.labels)
+            return bool(label) and label not in heard.values()
         return False
 
     def _forget_link(self, key: tuple[str, str], link: _Link, polled: str, at: float) -> list[Event]:
@@ -399,6 +412,19 @@ class TrapRules:
         summary = (f"Interface {_interface(link.labels)} on {key[0]}: ifIndex {key[1]} is now {polled!r} "
                    "(renumbered or renamed); the port is watched under its new name")  # fmt: skip
         return self._resolve_open(link, at, summary)
+
+    def _subscriber_line(self, key: tuple[str, str]) -> bool:
+        return self.if_types is not None and self.if_types(*key) in SUBSCRIBER_LINE_TYPES
+
+    def _drop_subscriber_line(self, key: tuple[str, str], at: float) -> list[Event]:
+        """A subscriber line is not watched: forget it, resolving an alert it raised before its
+        ifType was known."""
+        link = self._links.pop(key, None)
+        if link is None:
+            return []
+        self._link_tracker.forget(key)
+        return self._resolve_open(link, at, f"Interface {_interface(link.labels)} on {key[0]} is a subscriber "
+                                            "line: not watched (a customer's modem, not a port down)")  # fmt: skip
 
     def _resolve_open(self, link: _Link, at: float, summary: str) -> list[Event]:
         """RESOLVED events of the link's open alerts (one, or several taken back after a restart)."""

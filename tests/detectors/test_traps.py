@@ -541,3 +541,82 @@ def test_a_reworded_ifdescr_with_the_same_ifname_is_the_same_port() -> None:
     assert rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet 0/3 (10G)", 2, 120.0)) == []
     [up] = rules.observe(poll(3, "ge-0/0/3", "GigabitEthernet 0/3 (10G)", 1, 180.0))
     assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+
+
+# -- review 3 of session 6: ports known only by a label, subscriber-line traps, a stale name cache ------
+
+STORED = {"alertname": INTERFACE_DOWN, "element": "olt-01", "ifIndex": "3", "ifName": "ge-0/0/3",
+          "severity": "critical"}  # fmt: skip
+
+
+def r3_link_down(index: int, name: str, at: float) -> Trap:
+    varbinds = ((f"{IF_INDEX}.{index}", index), (f"{IF_OPER}.{index}", 2), (f"{IF_NAME}.{index}", name))
+    return Trap(address="10.0.0.9", port=50000, element="olt-01", version="2c", trap_oid=LINK_DOWN,
+                uptime=4242, varbinds=varbinds, received_at=at, security_name="community#0")  # fmt: skip
+
+
+def r3_poll(index: int, oper: int, at: float, **names: str) -> list[Sample]:
+    labels = labels_of(ifIndex=str(index), **names)
+    return [Sample("olt-01", "ifOperStatus", labels, float(oper), at, SampleKind.GAUGE),
+            Sample("olt-01", "ifAdminStatus", labels, 1.0, at, SampleKind.GAUGE)]  # fmt: skip
+
+
+def test_restored_alert_of_a_renumbered_port_resolves_without_link_state() -> None:
+    """No link-state.json (missing/corrupt): restore() makes a link with no names, so the first
+    poll naming another port at ifIndex 3 (a spare, down) is not seen as a renumbering and the
+    old port's alert stays firing for a port that is no longer there."""
+    rules = TrapRules()
+    assert rules.restore([STORED], 0.0) == 1
+    events = rules.observe(r3_poll(3, 2, 60.0, ifName="ge-0/0/7", ifDescr="ge-0/0/7"))
+    assert [e.state for e in events] == [EventState.RESOLVED]
+    assert rules.active() == []
+
+
+def test_restored_alert_of_a_renumbered_port_resolves_with_6_field_link_state() -> None:
+    """Same with a 6-field (pre-names) link-state entry, which load_state_dict accepts: its ifName
+    is not used as the port's last heard name."""
+    rules = TrapRules()
+    rules.load_state_dict({"version": 1, "links": [["olt-01", "3", "ge-0/0/3", True, True, False]]})
+    assert rules.restore([STORED], 0.0) == 1
+    events = rules.observe(r3_poll(3, 2, 60.0, ifName="ge-0/0/7", ifDescr="ge-0/0/7"))
+    assert [e.state for e in events] == [EventState.RESOLVED]
+    assert rules.active() == []
+
+
+def test_subscriber_lines_raise_nothing_from_traps_either_and_an_old_alert_resolves() -> None:
+    """A DSL line's linkDown is a customer's modem going off, as its polled "down" is: no alert.
+    An alert it raised before its ifType was known resolves at the next poll or trap."""
+    types: dict[tuple[str, str], int] = {}
+    rules = TrapRules(if_types=lambda element, index: types.get((element, index)))
+    [down] = rules.update(r3_link_down(3, "vdsl0/1/3", 0.0))  # ifType not cached yet: it fires
+    types[("olt-01", "3")] = 251  # vdsl2, once the poller knows
+    [gone] = rules.observe(r3_poll(3, 2, 60.0, ifName="vdsl0/1/3"))
+    assert gone.state is EventState.RESOLVED and gone.fingerprint == down.fingerprint
+    assert "subscriber line" in gone.summary and rules.active() == []
+    types[("olt-01", "4")] = 251
+    assert rules.update(r3_link_down(4, "vdsl0/1/4", 90.0)) == []  # another known line's trap: nothing
+    assert rules.observe(r3_poll(4, 2, 120.0, ifName="vdsl0/1/4")) == [] and rules.active() == []
+
+
+def test_a_nan_status_is_skipped_not_a_crash() -> None:
+    rules = TrapRules()
+    rules.observe(r3_poll(3, 1, 0.0, ifName="ge-0/0/3"))
+    bad = [Sample("olt-01", "ifOperStatus", labels_of(ifIndex="3", ifName="ge-0/0/3"), float("nan"), 60.0,
+                  SampleKind.GAUGE)]  # fmt: skip
+    assert rules.observe(bad) == []
+    [down] = rules.observe(r3_poll(3, 2, 120.0, ifName="ge-0/0/3"))
+    assert down.state is EventState.FIRING
+
+
+def test_renumbered_port_from_a_trap_is_not_named_after_the_old_port() -> None:
+    """if_names (the poller's cache, still holding the old name after a renumbering reboot) wins
+    over the trap's own ifName for the new link: the new port's alert carries the old port's
+    ifName, i.e. the fingerprint of the alert just resolved as "renumbered"."""
+    rules = TrapRules(if_names=lambda element, index: "ge-0/0/3")
+    rules.observe(r3_poll(3, 1, 0.0, ifName="ge-0/0/3"))
+    [old] = rules.observe(r3_poll(3, 2, 60.0, ifName="ge-0/0/3"))
+    gone, new = rules.update(r3_link_down(3, "ge-0/0/7", 100.0))
+    assert gone.state is EventState.RESOLVED and gone.fingerprint == old.fingerprint
+    assert new.state is EventState.FIRING
+    assert new.label("ifName") == "ge-0/0/7"
+    assert new.fingerprint != old.fingerprint
