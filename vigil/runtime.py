@@ -338,16 +338,22 @@ class Runtime:
     async def _process(self) -> None:
         while True:
             samples = await self.queue.get()
+            events: list[Event] = []
+            # each consumer on its own: one failing on a bad batch never costs the others' events
+            for what, consume in (
+                ("reachability", self.reachability.update),
+                ("detectors", self.detector.update),
+                ("link state", self.trap_rules.observe),
+            ):
+                try:
+                    events += consume(samples)
+                except Exception:  # one bad batch must not stop the data path
+                    log.exception("%s: processing %d samples failed", what, len(samples))
             try:
-                events = (
-                    self.reachability.update(samples)
-                    + self.detector.update(samples)
-                    + self.trap_rules.observe(samples)
-                )
                 self._events_total.set(self.detector.series_count)
                 if events:
                     await self.handle_events(events)
-            except Exception:  # one bad batch must not stop the data path
+            except Exception:
                 log.exception("processing %d samples failed", len(samples))
 
     async def handle_events(self, events: Sequence[Event]) -> None:

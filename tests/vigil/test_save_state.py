@@ -1,4 +1,4 @@
-"""Runtime.save_state: one save at a time (a scheduled save and the shutdown's never interleave)."""
+"""Runtime: saving state one save at a time, and the data path surviving a failing consumer."""
 
 from __future__ import annotations
 
@@ -53,3 +53,37 @@ def test_two_concurrent_save_states_do_not_share_a_temporary_file(tmp_path, capl
     assert errors == []
     with np.load(host.state_path) as npz:  # and the file left behind is whole
         json.loads(str(npz["header"]))
+
+
+def test_one_consumer_failing_on_a_batch_costs_the_others_nothing() -> None:
+    """Runtime._process: the link state raising on a batch must not drop the detectors' events."""
+    import asyncio
+    import types
+
+    from vigil.runtime import Runtime
+
+    handled: list[object] = []
+
+    def boom(samples):  # type: ignore[no-untyped-def]
+        raise ValueError("bad batch")
+
+    async def handle(events):  # type: ignore[no-untyped-def]
+        handled.extend(events)
+
+    async def main() -> None:
+        host = types.SimpleNamespace(
+            queue=asyncio.Queue(), reachability=types.SimpleNamespace(update=lambda s: ["unreachable"]),
+            detector=types.SimpleNamespace(update=lambda s: ["rising"], series_count=1),
+            trap_rules=types.SimpleNamespace(observe=boom), handle_events=handle,
+            _events_total=types.SimpleNamespace(set=lambda v: None),
+        )  # fmt: skip
+        await host.queue.put(["a sample"])
+        task = asyncio.create_task(Runtime._process(host))  # type: ignore[arg-type]
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if handled:
+                break
+        task.cancel()
+
+    asyncio.run(main())
+    assert handled == ["unreachable", "rising"]
