@@ -299,7 +299,7 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
 
 
 def load_customers(path: Path, site: SiteConfig) -> tuple[list[Customer], list[ConfigIssue]]:
-    """Read the customers CSV (header: account,phone,area,element[,grade,language,name,sms,port])."""
+    """Read the customers CSV (header: account,phone,area,element[,grade,language,name,sms])."""
     issues: list[ConfigIssue] = []
     customers: list[Customer] = []
     areas = {a.id for a in site.areas}

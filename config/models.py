@@ -173,7 +173,7 @@ class Element(_Model):
 
 
 class CustomersConfig(_Model):
-    """Customers come from a CSV file: account,phone,area,element[,grade,language,name,sms,port]."""
+    """Customers come from a CSV file: account,phone,area,element[,grade,language,name,sms]."""
 
     file: str | None = None
 
@@ -609,7 +609,3 @@ class Customer(_Model):
     name: str = ""
     # false (no/0/off): the customer asked not to get outage texts; agents still see them affected
     sms: bool = True
-    # the element's interface (its ifName) the customer's line hangs off: a PON port, a DSL line.
-    # A fault on a port customers hang off affects only them (and those whose port is not known);
-    # a fault on any other port (an uplink) or on the element affects every customer of it
-    port: str = ""

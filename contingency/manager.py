@@ -27,7 +27,7 @@ from contingency.errors import (
 )
 from contingency.maintenance import MaintenanceLookup, MaintenanceWindow
 from contingency.outbox import SmsOutbox, error_code
-from contingency.plan import Plan, PlannedCustomer, build_plan, widen_plan
+from contingency.plan import Plan, PlannedCustomer, build_plan
 from contingency.scripts import (
     AreaView,
     IncidentView,
@@ -389,30 +389,7 @@ class ContingencyManager:
                 f"event {verb}: {event.name} on {event.element}{below} [{event.fingerprint}]"
                 + (f" - {event.summary}" if event.summary else ""),
             )
-            if incident.element == event.element:
-                self._widen(session, incident, event, now)
             return True
-
-    def _widen(self, session: Session, incident: IncidentRecord, event: Event, now: float) -> None:
-        """A port-scoped incident that a fault on another port of its element (or on the element,
-        an uplink) widens: its plan takes the new customers, who are texted like the first ones
-        (the same hold-down from the incident's opening; nobody twice), and the banners' counts
-        and the agents' caller lookup follow."""
-        plan = Plan.from_json(incident.plan)
-        wider = widen_plan(plan, self._topology, self._config, dict(event.labels))
-        if wider is None:
-            return
-        incident.plan = wider.to_json()
-        scope = ", ".join(wider.ports) if wider.ports else f"the whole of {incident.element}"
-        self._timeline(session, incident.id, now,
-                       f"scope widened to {scope} by {event.name}: "
-                       f"{len(wider.customers) - len(plan.customers)} more customer(s) affected")
-        self._rerender_banners(session, incident, wider, now)
-        if wider.customers:
-            outcome = self._queue_outage_sms(session, incident, wider, now)
-            self._timeline(session, incident.id, now, f"outage SMS for the widened scope: {outcome.detail}")
-        with self._index_lock:
-            self._caller_index.pop(incident.id, None)
 
     def _on_resolved(self, event: Event) -> None:
         now = self._clock()
@@ -1032,8 +1009,8 @@ class ContingencyManager:
             return out
 
     def _callers_of(self, session: Session, incident_id: int) -> _CallerIndex:
-        """The customers of an open incident by normalised phone, built once per incident (a lookup
-        must not re-read 100,000 customers); a plan widened to more ports drops it (``_widen``)."""
+        """The customers of an open incident by normalised phone. Plans never change whom they
+        cover, so this is built once per incident (a lookup must not re-read 100,000 customers)."""
         index = self._caller_index.get(incident_id)
         if index is None:
             plan = Plan.from_json(session.scalar(select(IncidentRecord.plan).where(IncidentRecord.id == incident_id)))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from config.models import ContingencyConfig, Customer
+from config.models import ContingencyConfig
 from contingency.errors import UnknownElementError
 from contingency.maintenance import MaintenanceWindow
 from contingency.quiet import QuietHours
 from contingency.scripts import LANGUAGES, AreaView
 from contingency.topology import Topology, normalize_phone
 
-__all__ = ["Plan", "PlannedCustomer", "build_plan", "fault_ports", "widen_plan"]
+__all__ = ["Plan", "PlannedCustomer", "build_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,6 @@ class Plan:
     labels: tuple[tuple[str, str], ...] = ()  # of the event that opened the incident
     maintenance: MaintenanceWindow | None = None  # the window the fault fell in (followed while it lasts)
     maintenance_over: bool = False  # the window ended with the fault still there: an outage now
-    ports: tuple[str, ...] = ()  # the element's access ports at fault; () = the whole element
 
     def planned(self, now: float) -> bool:
         """True while the incident is planned work: inside a maintenance window that is not over."""
@@ -85,32 +84,7 @@ class Plan:
             labels=tuple(sorted((data.get("labels") or {}).items())),
             maintenance=MaintenanceWindow.from_json(data["maintenance"]) if data.get("maintenance") else None,
             maintenance_over=bool(data.get("maintenance_over", False)),
-            ports=tuple(data.get("ports") or ()),
         )
-
-
-def fault_ports(topology: Topology, element: str, labels: Mapping[str, str] | None) -> tuple[str, ...]:
-    """The access port a fault is on: its ``ifName`` label, if customers hang off that port of
-    ``element`` (:meth:`Topology.access_ports`); () = the whole element (an element-wide fault,
-    an uplink, a port nobody is known to hang off, an unknown element)."""
-    port = (labels or {}).get("ifName", "")
-    try:
-        return (port,) if port and port in topology.access_ports(element) else ()
-    except UnknownElementError:
-        return ()
-
-
-def _customers_of(topology: Topology, element: str, ports: tuple[str, ...]) -> list[Customer]:
-    if not ports:
-        return topology.affected_customers(element)
-    seen: set[str] = set()
-    out: list[Customer] = []
-    for port in ports:
-        for c in topology.affected_customers(element, port):
-            if c.account not in seen:
-                seen.add(c.account)
-                out.append(c)
-    return out
 
 
 def build_plan(
@@ -123,17 +97,25 @@ def build_plan(
     maintenance: MaintenanceWindow | None = None,
 ) -> Plan:
     """Snapshot the areas and customers below ``element`` (empty if the element is unknown),
-    with the opening event's ``labels`` and the ``maintenance`` window it fell in, if any.
-    A fault on an access port (:func:`fault_ports`) affects that port's customers only."""
-    ports = fault_ports(topology, element, labels)
+    with the opening event's ``labels`` and the ``maintenance`` window it fell in, if any."""
     try:
         areas = topology.affected_areas(element)
-        customers = _customers_of(topology, element, ports)
+        customers = topology.affected_customers(element)
         known = True
     except UnknownElementError:
         areas, customers, known = [], [], False
     quiet = config.sms.quiet_hours
-    planned = _planned(customers, config)
+    planned: list[PlannedCustomer] = []
+    seen: set[str] = set()
+    for c in customers:
+        phone = normalize_phone(c.phone)
+        if phone in seen:  # one person, one text, even with two accounts
+            continue
+        seen.add(phone)
+        language = c.language if c.language in LANGUAGES else config.default_language
+        planned.append(
+            PlannedCustomer(c.account, c.phone, c.area, c.element, language, c.grade, c.name, c.sms)
+        )
     return Plan(
         element=element,
         known_element=known,
@@ -147,44 +129,4 @@ def build_plan(
         quiet_hours=None if quiet is None else (quiet.start, quiet.end, quiet.timezone),
         labels=tuple(sorted((labels or {}).items())),
         maintenance=maintenance,
-        ports=ports,
     )
-
-
-def _planned(customers: list[Customer], config: ContingencyConfig) -> list[PlannedCustomer]:
-    planned: list[PlannedCustomer] = []
-    seen: set[str] = set()
-    for c in customers:
-        phone = normalize_phone(c.phone)
-        if phone in seen:  # one person, one text, even with two accounts
-            continue
-        seen.add(phone)
-        language = c.language if c.language in LANGUAGES else config.default_language
-        planned.append(
-            PlannedCustomer(c.account, c.phone, c.area, c.element, language, c.grade, c.name, c.sms)
-        )
-    return planned
-
-
-def widen_plan(
-    plan: Plan, topology: Topology, config: ContingencyConfig, labels: Mapping[str, str] | None
-) -> Plan | None:
-    """The plan of a port-scoped incident that a new fault on its element (``labels``) widens:
-    another access port joins its ports, anything else (an uplink, the element) makes it the
-    whole element. None when the plan already covers the new fault. The customers already
-    planned stay, in their order, the new ones follow (areas, banners and texts are per customer
-    and idempotent, so the caller queues only what is new)."""
-    if not plan.ports:
-        return None
-    new = fault_ports(topology, plan.element, labels)
-    ports = tuple(sorted({*plan.ports, *new})) if new else ()
-    if ports == plan.ports:
-        return None
-    try:
-        wider = _planned(_customers_of(topology, plan.element, ports), config)
-    except UnknownElementError:
-        return None
-    known = {normalize_phone(c.phone) for c in plan.customers}
-    customers = (*plan.customers, *(c for c in wider if normalize_phone(c.phone) not in known))
-    return replace(plan, customers=customers, ports=ports,
-                   languages=tuple(sorted({p.language for p in customers})))

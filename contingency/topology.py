@@ -132,23 +132,10 @@ class Topology:
             node = self._elements.get(node.parent)
         return out
 
-    def affected_customers(self, element: str, port: str | None = None) -> list[Customer]:
-        """Customers whose access element is ``element`` or below it, in input order.
-
-        With ``port`` (an ifName of ``element``) that customers hang off (:meth:`access_ports`),
-        only the element's customers on that port or on no known port count (and everyone below
-        the element); a fault on any other port (an uplink, a trunk) affects every customer.
-        """
+    def affected_customers(self, element: str) -> list[Customer]:
+        """Customers whose access element is ``element`` or below it, in input order."""
         below = self.descendants(element)
-        if port and port in self.access_ports(element):
-            return [c for c in self._customers
-                    if c.element in below and (c.element != element or c.port in ("", port))]  # fmt: skip
         return [c for c in self._customers if c.element in below]
-
-    def access_ports(self, element: str) -> set[str]:
-        """The ports of ``element`` that customers hang off (their ``port`` column)."""
-        self.element(element)
-        return {c.port for c in self._by_element[element] if c.port}
 
     def affected_areas(self, element: str) -> list[Area]:
         """Areas served below ``element`` (by elements or customers), in configuration order."""
