@@ -39,6 +39,7 @@ from contingency.scripts import (
 )
 from contingency.sms import SmsSink
 from contingency.store import (
+    OPTED_OUT_ERROR,
     BannerRecord,
     IncidentRecord,
     IncidentStatus,
@@ -166,6 +167,8 @@ class _Metrics:
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _STOP_WORDS = frozenset({"TD", "0000", "STOP", "UNSUBSCRIBE", "退订"})
 _START_WORDS = frozenset({"KT", "START", "开通", "订阅"})
+_PLANNED_TAG = "[planned maintenance] "  # title prefix of an incident inside a maintenance window
+_OVERRUN_TAG = "[maintenance overrun] "  # ... once the window is over and the fault persists
 
 class ContingencyManager:
     """Opens, runs and resolves incidents from detector events; sends due customer SMS."""
@@ -254,7 +257,7 @@ class ContingencyManager:
             window = None
         plan = build_plan(self._topology, self._config, event.element, cause, labels=labels, maintenance=window)
         title = (
-            ("[planned maintenance] " if window is not None else "")
+            (_PLANNED_TAG if window is not None else "")
             + f"{event.name} on {event.element}: {len(plan.areas)} area(s), "
             f"{len(plan.customers)} customer(s) affected"
         )
@@ -708,6 +711,11 @@ class ContingencyManager:
             if over:
                 data["maintenance_over"] = True
                 text = (f"maintenance window {old.id} is over and the fault persists: this is an outage now")
+                # the title agents and the NOC read (lookup, incident list, ticket) says so too
+                incident.title = incident.title.replace(_PLANNED_TAG, _OVERRUN_TAG, 1)
+                ticket = self._ticket(session, incident.id)
+                if ticket is not None:
+                    ticket.title = ticket.title.replace(_PLANNED_TAG, _OVERRUN_TAG, 1)
             else:
                 assert window is not None
                 data["maintenance"] = window.to_json()
@@ -724,8 +732,8 @@ class ContingencyManager:
             if queued:
                 text += f"; {queued} outage SMS due at {_iso(max(due, now))}"
             self._timeline(session, incident.id, now, text)
-            if over:
-                self._rerender_banners(session, incident, new_plan, now)
+            # the planned wording becomes an outage's, or the expected end moves
+            self._rerender_banners(session, incident, new_plan, now)
             key = incident.key
         log.info("maintenance window followed", extra={"incident": key, "incident_id": incident_id,
                                                        "over": over})
@@ -924,20 +932,56 @@ class ContingencyManager:
                 row = SmsPreference(phone=phone)
                 session.add(row)
             row.opted_out, row.at, row.text = action == "stop", now, text[:160]
-            cancelled = 0
+            cancelled = requeued = 0
             if action == "stop":
                 queued = list(session.scalars(select(SmsMessage).where(
                     SmsMessage.kind == "outage", SmsMessage.status == SmsStatus.QUEUED.value,
                     SmsMessage.phone_key == phone)))
                 for m in queued:
-                    m.status, m.error = SmsStatus.CANCELLED.value, "the customer opted out (TD)"
+                    m.status, m.error = SmsStatus.CANCELLED.value, OPTED_OUT_ERROR
                 cancelled = len(queued)
+            else:
+                requeued = self._resume_outage_sms(session, phone, now)
         self._metrics.inbound_action(action)
         if cancelled:
             self._metrics.sms_result("outage", "cancelled", cancelled)
-        log.info("customer sms preference", extra={"phone": phone, "action": action, "cancelled": cancelled})
+        if requeued:
+            self._metrics.sms_result("outage", "queued", requeued)
+        log.info("customer sms preference", extra={"phone": phone, "action": action, "cancelled": cancelled,
+                                                   "requeued": requeued})
         language = known.language if known is not None else self._config.default_language
         return preference_reply(action, language)
+
+    def _resume_outage_sms(self, session: Session, phone: str, now: float) -> int:
+        """A customer who opts back in ("KT") while an outage that affects them is open gets its
+        text after all: the one their "TD" cancelled goes back in the queue (when it was due, or
+        now; out of quiet hours), and one is queued if the outage began while they were opted
+        out. Nobody gets a second outage text for one incident. Returns the texts queued."""
+        open_ids = session.scalars(select(IncidentRecord.id).where(
+            IncidentRecord.status == IncidentStatus.OPEN.value)).all()
+        queued = 0
+        for incident_id in open_ids:
+            if phone not in self._callers_of(session, incident_id).by_phone:
+                continue
+            incident = session.get(IncidentRecord, incident_id)
+            assert incident is not None
+            plan = Plan.from_json(incident.plan)
+            msg = session.scalar(select(SmsMessage).where(
+                SmsMessage.incident_id == incident_id, SmsMessage.phone_key == phone, SmsMessage.kind == "outage"))
+            if msg is not None and not (msg.status == SmsStatus.CANCELLED.value and msg.error == OPTED_OUT_ERROR):
+                continue  # sent, due, or cancelled for another reason (the fault cleared)
+            due = max(now, msg.due_at if msg is not None else incident.opened_at + plan.hold_down)
+            if plan.planned(now) and plan.maintenance is not None:
+                due = max(due, plan.maintenance.ends_at)
+            quiet = plan.quiet()
+            if quiet is not None and quiet.contains(due):
+                due = quiet.defer(due)
+            if msg is None:
+                queued += self._queue(session, incident, plan, "outage", {phone}, now, due)
+                continue
+            msg.status, msg.error, msg.due_at = SmsStatus.QUEUED.value, None, due
+            queued += 1
+        return queued
 
     # ------------------------------------------------------------------ delivery reports
 
@@ -1035,19 +1079,25 @@ class ContingencyManager:
         if not customer.sms:
             return {"status": "opted_out"}
         preference = session.get(SmsPreference, normalize_phone(customer.phone))
-        if preference is not None and preference.opted_out:
-            return {"status": "opted_out", "since": _iso(preference.at)}
+        since = _iso(preference.at) if preference is not None and preference.opted_out else None
         msg = session.scalar(select(SmsMessage).where(
             SmsMessage.incident_id == incident_id, SmsMessage.phone_key == normalize_phone(customer.phone),
             SmsMessage.kind == "outage"))
+        # A text that went out before the customer opted out was still sent: the agent says so.
+        unsent = (SmsStatus.QUEUED.value, SmsStatus.CANCELLED.value, SmsStatus.FAILED.value)
+        if since is not None and (msg is None or msg.status in unsent):
+            return {"status": "opted_out", "since": since}
         if msg is None:
             return {"status": "none"}
         status = msg.status
         reached = SmsDelivery(msg.delivery).reached_phone if msg.delivery else None
         if reached is not None and msg.status in (SmsStatus.SENDING.value, SmsStatus.SENT.value):
             status = "delivered" if reached else "not_delivered"  # the gateway's report says so
-        return {"status": status, "due_at": _iso(msg.due_at), "sent_at": _iso(msg.sent_at),
-                "delivery": msg.delivery, "delivered_at": _iso(msg.delivered_at)}
+        out = {"status": status, "due_at": _iso(msg.due_at), "sent_at": _iso(msg.sent_at),
+               "delivery": msg.delivery, "delivered_at": _iso(msg.delivered_at)}
+        if since is not None:
+            out["opted_out_since"] = since  # no more texts (not even "restored")
+        return out
 
     def list_tickets(self) -> list[dict[str, Any]]:
         """Every ticket, newest first, with its timeline."""

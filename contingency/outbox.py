@@ -23,7 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contingency.errors import ContingencyError, SmsError, SmsPermanentError, SmsRetryableError
 from contingency.sms import SmsSink
-from contingency.store import IncidentRecord, IncidentStatus, SmsMessage, SmsPreference, SmsStatus, StepKind, StepStatus
+from contingency.store import (
+    OPTED_OUT_ERROR,
+    IncidentRecord,
+    IncidentStatus,
+    SmsMessage,
+    SmsPreference,
+    SmsStatus,
+    StepKind,
+    StepStatus,
+)
 
 __all__ = ["SmsOutbox", "error_code"]
 
@@ -124,7 +133,7 @@ class SmsOutbox:
             stopped = select(SmsPreference.phone).where(SmsPreference.opted_out.is_(True))
             opted = session.execute(
                 update(SmsMessage).where(*due_outage, SmsMessage.phone_key.in_(stopped.scalar_subquery()))
-                .values(status=SmsStatus.CANCELLED.value, error="the customer opted out (TD)")
+                .values(status=SmsStatus.CANCELLED.value, error=OPTED_OUT_ERROR)
                 .execution_options(synchronize_session=False)
             ).rowcount or 0  # type: ignore[attr-defined]
             if over + opted:

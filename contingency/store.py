@@ -74,6 +74,9 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+OPTED_OUT_ERROR = "the customer opted out (TD)"  # why a queued outage text was cancelled
+
+
 class SmsStatus(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"  # claimed by one tick; never picked up again (at most once)

@@ -107,6 +107,10 @@ def test_overrun_makes_it_an_outage_and_texts_everyone_once(
     assert all("texted proactively" in b["script_en"] for b in banners)
     [incident] = planned_manager.list_incidents()
     assert incident["maintenance"]["over"] is True
+    assert incident["title"].startswith("[maintenance overrun] "), incident["title"]
+    assert planned_manager.list_tickets()[0]["title"] == incident["title"]
+    lookup = planned_manager.impact(next(iter(AGG_A_PHONES)))["incidents"][0]
+    assert lookup["title"] == incident["title"]
     assert any("is over and the fault persists" in t for t in timeline(planned_manager))
     assert planned_manager.impact(next(iter(AGG_A_PHONES)))["incidents"][0]["planned_until"] is None
 
