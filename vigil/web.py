@@ -7,11 +7,12 @@ import hmac
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -27,6 +28,7 @@ __all__ = ["create_app"]
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{3,20}$")
+_MAX_ID = 2**63 - 1  # the largest row id a database stores (SQLite, PostgreSQL BIGINT)
 
 
 class _Contingency(Protocol):
@@ -115,7 +117,7 @@ def create_app(
         return contingency.impact(phone)
 
     @app.put("/api/v1/incidents/{incident_id}/eta", dependencies=[Depends(_writer(write_token))])
-    def api_set_eta(incident_id: int, body: EtaBody) -> dict[str, Any]:
+    def api_set_eta(incident_id: Annotated[int, PathParam(ge=1, le=_MAX_ID)], body: EtaBody) -> dict[str, Any]:
         """The NOC's expected restoration time (RFC 3339, or null to clear it): banners, hotline
         scripts and the outage texts not sent yet say it from now on."""
         try:
@@ -228,6 +230,10 @@ def _rfc3339(value: str, what: str) -> float:
         raise ValueError(f"{what}: {value!r} is not an RFC 3339 time") from err
     if parsed.tzinfo is None:
         raise ValueError(f"{what}: {value!r} needs a time zone (Z or +08:00)")
+    try:
+        parsed.astimezone(UTC)  # shown in UTC later: 0001-01-01T00:00+08:00 is year 0 there
+    except OverflowError as err:
+        raise ValueError(f"{what}: {value!r} is out of range (years 1-9999 in UTC)") from err
     return parsed.timestamp()
 
 
@@ -272,6 +278,8 @@ def _silence_routes(app: FastAPI, silences: _Silences, write_token: str | None) 
             body = await request.json()
         except ValueError as err:
             raise HTTPException(400, detail=f"silence: body is not JSON: {err}") from err
+        except RecursionError as err:
+            raise HTTPException(400, detail="silence: body is nested too deeply to read") from err
         try:
             return {"silenceID": silences.upsert(body)}
         except KeyError as err:
