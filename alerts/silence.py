@@ -37,6 +37,11 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
 
 
+MAX_CREATED_BY = 200
+"""The longest ``createdBy`` (the ``silences.created_by`` column's width)."""
+MAX_COMMENT = 10_000
+"""The longest ``comment``: a change ticket and a few lines of why, not a document."""
+
 SCHEDULE_LEAD = timedelta(minutes=1)
 """How far ahead of its start a silence must be made to count as a maintenance window (a client
 whose clock runs a few seconds ahead must not turn an ad-hoc mute into one)."""
@@ -194,7 +199,24 @@ def parse_time(value: Any, what: str) -> datetime:
         raise ValueError(f"silence: {what} {value!r} is not an RFC 3339 time") from err
     if parsed.tzinfo is None:
         raise ValueError(f"silence: {what} {value!r} needs a time zone (Z or +08:00)")
-    return to_datetime(parsed.timestamp())
+    try:
+        return to_datetime(parsed.timestamp())
+    except (OverflowError, ValueError, OSError) as err:  # 9999-12-31T23:59-08:00 is year 10000 in UTC
+        raise ValueError(f"silence: {what} {value!r} is out of range (years 1-9999 in UTC)") from err
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int) -> str:
+    """The string field ``key`` of a silence's JSON (missing or null: ``""``, which the
+    :class:`Silence` refuses as not given); ValueError naming ``key`` for another type or
+    more than ``limit`` characters."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"silence: {key} must be a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise ValueError(f"silence: {key} is {len(value)} characters long, at most {limit} allowed")
+    return value
 
 
 class SilenceStore:
@@ -227,6 +249,8 @@ class SilenceStore:
         if "endsAt" not in data:
             raise ValueError("silence: endsAt is required")
         ends = parse_time(data["endsAt"], "endsAt")
+        created_by = _text(data, "createdBy", MAX_CREATED_BY)
+        comment = _text(data, "comment", MAX_COMMENT)
         starts = max(starts, now) if ends > now else starts
         silence_id = data.get("id") or None
         with self._sessions.begin() as session:
@@ -243,8 +267,8 @@ class SilenceStore:
                 matchers=matchers,
                 starts_at=starts,
                 ends_at=ends,
-                created_by=str(data.get("createdBy", "")),
-                comment=str(data.get("comment", "")),
+                created_by=created_by,
+                comment=comment,
                 updated_at=now,
             )
             if record is None:
