@@ -123,9 +123,13 @@ class Credential(_Model):
     priv_key_file: str | None = None
 
 
+# A poll interval or request timeout: 0 would time every request out at once / poll in a busy loop.
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
 class SnmpDefaults(_Model):
-    interval: Duration = 60.0
-    timeout: Duration = 2.0
+    interval: PositiveDuration = 60.0
+    timeout: PositiveDuration = 2.0
     retries: Annotated[int, Field(ge=0, le=10)] = 1
     max_repetitions: Annotated[int, Field(ge=1, le=1000)] = 25
 
@@ -148,8 +152,8 @@ class Element(_Model):
     credential: str
     area: str | None = None  # the area an access element serves; None for shared ones
     parent: str | None = None  # upstream element
-    interval: Duration | None = None
-    timeout: Duration | None = None
+    interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
     max_repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None
 
@@ -200,6 +204,13 @@ class WebhookConfig(_Model):
     url: str
     send_resolved: bool = True
     timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("url must be http(s)://HOST[:PORT][/PATH], the receiver's webhook URL")
+        return value
 
 
 def split_hostport(value: str) -> tuple[str, int]:
