@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config import ConfigError, load_site
@@ -36,9 +37,9 @@ def check_config(path: Annotated[Path, typer.Argument(help="YAML site config")])
     try:
         site = load_site(path)
     except ConfigError as err:
-        err_console.print(f"[bold red]{path}: {len(err.issues)} error(s)[/]")
+        err_console.print(f"[bold red]{escape(str(path))}: {len(err.issues)} error(s)[/]")
         for issue in err.issues:
-            err_console.print(f"  [red]✗[/] [bold]{issue.path}[/]: {issue.message}", highlight=False)
+            err_console.print(f"  [red]✗[/] [bold]{escape(issue.path)}[/]: {escape(issue.message)}", highlight=False)
         raise typer.Exit(1) from None
     cfg = site.config
     from collectors.profiles import ProfileError, load_profiles
@@ -46,9 +47,9 @@ def check_config(path: Annotated[Path, typer.Argument(help="YAML site config")])
     try:
         profiles = load_profiles([path.parent / d for d in cfg.snmp.profile_dirs])
     except ProfileError as err:
-        err_console.print(f"[bold red]{path}: device profile error[/]")
+        err_console.print(f"[bold red]{escape(str(path))}: device profile error[/]")
         for problem in err.problems:
-            err_console.print(f"  [red]✗[/] [bold]{err.path}[/]: {problem}", highlight=False)
+            err_console.print(f"  [red]✗[/] [bold]{escape(str(err.path))}[/]: {escape(problem)}", highlight=False)
         raise typer.Exit(1) from None
     console.print(
         f"[green]✓[/] {path}: site '{cfg.site}', {len(cfg.areas)} areas, {len(cfg.elements)} elements, "
@@ -70,8 +71,8 @@ def poll(
     from collectors.probe import probe
 
     m = _ADDR.match(address)
-    if not m:
-        raise typer.BadParameter(f"address must be udp://HOST:PORT, got {address!r}")
+    if not m or not 0 < int(m["port"]) < 65536:
+        raise typer.BadParameter(f"address must be udp://HOST:PORT (port 1-65535), got {address!r}")
     if interval <= 0 or timeout <= 0:
         raise typer.BadParameter("--interval and --timeout must be > 0")
     if version not in ("1", "2c"):
@@ -82,7 +83,7 @@ def poll(
                   interval=interval, timeout=timeout)
         )
     except SnmpError as err:
-        err_console.print(f"[red]poll failed:[/] {err}")
+        err_console.print(f"[red]poll failed:[/] {escape(str(err))}")
         raise typer.Exit(2) from None
     if as_json:
         print(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2))
@@ -134,15 +135,15 @@ def run(
             )
         )
     except ConfigError as err:
-        err_console.print(f"[bold red]{err.source}: {len(err.issues)} error(s)[/]")
+        err_console.print(f"[bold red]{escape(str(err.source))}: {len(err.issues)} error(s)[/]")
         for issue in err.issues:
-            err_console.print(f"  [red]✗[/] [bold]{issue.path}[/]: {issue.message}", highlight=False)
+            err_console.print(f"  [red]✗[/] [bold]{escape(issue.path)}[/]: {escape(issue.message)}", highlight=False)
         raise typer.Exit(1) from None
     except ProfileError as err:
-        err_console.print(f"[bold red]device profile error:[/] {err}", highlight=False)
+        err_console.print(f"[bold red]device profile error:[/] {escape(str(err))}", highlight=False)
         raise typer.Exit(1) from None
     except OSError as err:  # e.g. the HTTP or a lab port is taken
-        err_console.print(f"[bold red]cannot start:[/] {err}", highlight=False)
+        err_console.print(f"[bold red]cannot start:[/] {escape(str(err))}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass

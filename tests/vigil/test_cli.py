@@ -60,6 +60,18 @@ def test_check_config_prints_every_error_with_its_path(tmp_path: Path) -> None:
         assert path in done.stderr, done.stderr
 
 
+def test_check_config_prints_a_message_with_brackets_as_it_is(tmp_path: Path) -> None:
+    """"http(s)://HOST[:PORT][/PATH]" is text, not console markup (it was a MarkupError traceback)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    (tmp_path / "site.yaml").write_text(text.replace('url: "http://127.0.0.1:9099/vigil"', 'url: "not a url"', 1),
+                                        encoding="utf-8")
+    (tmp_path / "customers.csv").write_text((ROOT / "examples" / "customers.csv").read_text(encoding="utf-8"),
+                                            encoding="utf-8")
+    done = vigil("check-config", str(tmp_path / "site.yaml"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "webhook_configs[0].url" in done.stderr and "HOST[:PORT][/PATH]" in done.stderr, done.stderr
+
+
 def test_check_config_missing_file(tmp_path: Path) -> None:
     done = vigil("check-config", str(tmp_path / "nope.yaml"))
     assert done.returncode == 1 and "cannot read" in done.stderr
@@ -88,3 +100,4 @@ def test_run_and_poll_reject_bad_options() -> None:
     assert vigil("run", "--http", "nohost").returncode == 2
     assert vigil("run", "--speedup", "0").returncode == 2
     assert vigil("poll", "udp://127.0.0.1:161", "--interval", "0").returncode == 2
+    assert vigil("poll", "udp://127.0.0.1:99999").returncode == 2  # port out of range
