@@ -161,7 +161,7 @@ class Runtime:
             log.info("link state: %d InterfaceDown alerts still firing from before the restart", restored)
         if lab is not None:
             self._announce_lab_works(getattr(lab, "works", []))
-        write_token = self._write_token(site, options.config_dir)
+        write_token = self._write_token(site, options)
         sink = sink_from_config(site.contingency.sms, options.data_dir, clock=now, base=options.config_dir,
                                 dlr_url=self._dlr_url(site, options, write_token))
         self.topology = Topology(site.elements, site.areas, customers)
@@ -217,11 +217,13 @@ class Runtime:
         return f"{base}/api/v1/sms/dlr?token={kannel_escape(token)}"
 
     @staticmethod
-    def _write_token(site: SiteConfig, base: Path | None) -> str | None:
+    def _write_token(site: SiteConfig, options: RuntimeOptions) -> str | None:
         h = site.http
-        secret = resolve_secret(h.write_token, h.write_token_env, h.write_token_file, base=base)
+        secret = resolve_secret(h.write_token, h.write_token_env, h.write_token_file, base=options.config_dir)
         if secret is None:
-            log.warning("http.write_token is not set: anyone who reaches %s can create silences", site.http.listen)
+            host = options.http_host  # where vigil listens (--http), not necessarily http.listen
+            listen = f"{f'[{host}]' if ':' in host else host}:{options.http_port}"
+            log.warning("http.write_token is not set: anyone who reaches %s can create silences", listen)
             return None
         return secret.get_secret_value()
 
