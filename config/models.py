@@ -6,6 +6,7 @@ Defaults are stated here, once.
 
 from __future__ import annotations
 
+import math
 import re
 from email.utils import getaddresses
 from enum import StrEnum
@@ -74,6 +75,8 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"invalid duration {value!r}: use seconds or '30s', '5m', '4h', '1d'")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {value!r}")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
@@ -140,7 +143,7 @@ class SnmpConfig(_Model):
     concurrency: Annotated[int, Field(ge=1, le=10000)] = 64
     # folders of extra device profiles (YAML, see collectors/profiles/); relative to the config file
     profile_dirs: list[str] = Field(default_factory=list)
-    label_refresh: Duration = 3600.0  # ifName/ifAlias/... are re-walked this often (or on a change)
+    label_refresh: PositiveDuration = 3600.0  # ifName/ifAlias/... are re-walked this often (or on a change)
 
 
 class Element(_Model):
@@ -203,7 +206,7 @@ class DetectorsConfig(_Model):
 class WebhookConfig(_Model):
     url: str
     send_resolved: bool = True
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
     @field_validator("url")
     @classmethod
@@ -278,7 +281,7 @@ class EmailConfig(_Model):
     auth_password_file: str | None = None
     require_tls: bool = False
     send_resolved: bool = False  # as Alertmanager's email default
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
     subject: Template = None
     text: Template = None
     html: Template = None
@@ -304,7 +307,7 @@ class AlertmanagerConfig(_Model):
     """Forward alerts to an Alertmanager's ``/api/v2/alerts`` (``url`` is its base URL)."""
 
     url: str
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
     @field_validator("url")
     @classmethod
@@ -334,7 +337,7 @@ class _RobotConfig(_Model):
 
     url: Annotated[str, AfterValidator(_robot_url)]
     send_resolved: bool = True
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
     mention_all: bool = False  # @all (the robot may need to be a group admin for it)
     title: Template = None  # default: Alertmanager's subject, "[FIRING:2] LinkDown (agg-1 critical)"
     text: Template = None  # markdown; default: summary, element, severity, times, value, link
@@ -395,8 +398,8 @@ class Route(_Model):
     matchers: dict[str, str] = Field(default_factory=dict)
     continue_: Annotated[bool, Field(alias="continue")] = False
     group_wait: Duration = 30.0
-    group_interval: Duration = 300.0
-    repeat_interval: Duration = 14400.0
+    group_interval: PositiveDuration = 300.0
+    repeat_interval: PositiveDuration = 14400.0
     routes: list[Route] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -476,7 +479,7 @@ class KannelConfig(_Model):
     password_env: str | None = None
     password_file: str | None = None  # relative to the config file
     smsc: str | None = None  # route through this smsc-id
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
     # ask Kannel for delivery reports (DLR) at vigil's /api/v1/sms/dlr (http.public_url, carrying
     # http.write_token): agents then see "delivered" / "not delivered"
     delivery_reports: bool = True

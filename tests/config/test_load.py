@@ -74,6 +74,12 @@ def test_good_config_loads(tmp_path, monkeypatch):
         ("site: test", "site: test\nbogus: 1", "bogus", "unknown field"),
         ("role: core,", "role: mainframe,", "elements[0].role", "Input should be"),
         ("community: public}", "community: public, user: x}", "snmp.credentials.lab.user", "v3 only"),
+        ('"http://127.0.0.1:9/hook"}', '"http://127.0.0.1:9/hook", timeout: 0}',
+         "alerts.receivers[0].webhook_configs[0].timeout", "greater than 0"),
+        ("receiver: noc\n", "receiver: noc\n    group_interval: 0s\n", "alerts.route.group_interval",
+         "greater than 0"),
+        ("receiver: noc\n", "receiver: noc\n    repeat_interval: .inf\n", "alerts.route.repeat_interval",
+         "finite"),
     ],
 )
 def test_broken_field_is_named(tmp_path, monkeypatch, old, new, path, fragment):
@@ -120,7 +126,7 @@ def test_durations(value, seconds):
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["5 minutes", "-1", True, None])
+@pytest.mark.parametrize("value", ["5 minutes", "-1", True, None, float("inf"), float("nan"), -0.5])
 def test_bad_durations(value):
     with pytest.raises(ValueError):
         parse_duration(value)
