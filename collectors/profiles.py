@@ -60,7 +60,7 @@ SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 IF_NUMBER = "1.3.6.1.2.1.2.1.0"
 IF_TABLE_LAST_CHANGE = "1.3.6.1.2.1.31.1.5.0"
-_SPEED_MARGIN = 1.5  # a rate above 1.5x the interface speed is impossible: treat it as a glitch
+_SPEED_MARGIN = 1.5  # above 1.5x the interface speed a rate is a glitch (dropped); up to it, timing: capped
 
 
 def _numeric_oid(value: str) -> str:
@@ -644,6 +644,11 @@ class ProfileCollector:
             return
         element = self.target.element
         scaled = rate * column.rate_scale
+        if bounded:
+            # Between the speed and speed_margin x the speed, the rate is a full link measured
+            # over an interval the poll's timing shortened (a reply read late; a stalled loop
+            # under a sped-up clock): no interface carries more than its speed.
+            scaled = min(scaled, speed_bps)
         samples.append(Sample(element, column.rate, labels, scaled, now, SampleKind.RATE))
         if column.utilization is not None and speed_bps > 0:
             samples.append(
