@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from config import ConfigError, ConfigIssue, ElementRole, SiteConfig, load_site
-from vigil.clock import Clock
+from vigil.clock import CLOCK_FILE, Clock, read_saved_time
 from vigil.runtime import Runtime, RuntimeOptions
 
-__all__ = ["launch", "lab_fault_element"]
+__all__ = ["launch", "lab_fault_element", "resume_time", "simulated_clock"]
+
+log = logging.getLogger("vigil")
 
 
 def lab_fault_element(site: SiteConfig) -> str:
@@ -32,6 +37,54 @@ def lab_works_element(site: SiteConfig, fault_element: str) -> str | None:
         if el.role is ElementRole.OLT and el.area and el.area != fault_area:
             return el.name
     return None
+
+
+def resume_time(data_dir: Path) -> float | None:
+    """The simulated time the data dir's state was saved at, or None (nothing saved yet).
+
+    The clock file a simulated run keeps (``clock.json``), or the newest sample of the detector
+    state (a data dir saved before the clock file existed), whichever is later.
+    """
+    saved = (read_saved_time(data_dir / CLOCK_FILE), _detector_state_time(data_dir / "detectors.npz"))
+    return max((t for t in saved if t is not None), default=None)
+
+
+def _detector_state_time(path: Path) -> float | None:
+    """The newest sample time in a saved detector state (its forecaster's last sample times), or None."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            times = data["forecast_t_last"]
+    except (OSError, ValueError, KeyError, EOFError):  # none yet, or damaged: the run warns about it
+        return None
+    finite = times[np.isfinite(times)]
+    return float(finite.max()) if finite.size else None
+
+
+def simulated_clock(speedup: float, data_dir: Path) -> tuple[Clock, str | None]:
+    """A simulated clock that never runs behind the state a previous run saved in ``data_dir``.
+
+    A simulated clock (the lab's, or any speedup) is ahead of wall time by the end of a run; one
+    started from wall time again would put the saved detector state, alerts, silences and texts
+    in its future (error windows frozen, old maintenance windows pending again). It continues
+    from where the saved state left off instead, or from now when that is later. Also returns a
+    line saying so for the banner (None on a fresh data dir).
+    """
+    wall = time.time()
+    saved = resume_time(data_dir)
+    if saved is None or saved <= wall:
+        return Clock(speedup=speedup), None
+    ahead = saved - wall
+    log.info("simulated clock resumes at %s, where the state in %s left off (%.0f min ahead of wall time)",
+             _iso(saved), data_dir, ahead / 60)  # fmt: skip
+    line = (f"  simulated clock resumes at {_iso(saved)}, where the saved state left off "
+            f"({ahead / 3600:.1f} h ahead of wall time)")  # fmt: skip
+    return Clock(speedup=speedup, start=saved), line
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def launch(
@@ -68,7 +121,7 @@ async def launch(
     if site.lab.enabled:
         from vigil.lab import LabNetwork, default_scenario
 
-        clock = Clock(speedup=speedup if speedup is not None else site.lab.speedup)
+        clock, resumed = simulated_clock(speedup if speedup is not None else site.lab.speedup, data_dir)
         start = clock.now()
         faults = []
         if site.lab.scenario:
@@ -78,8 +131,10 @@ async def launch(
                                       works_element=lab_works_element(site, element))
             scenario_lines = faults.describe()
         lab = LabNetwork(site, clock.now, faults)
+    elif speedup is not None and speedup != 1:
+        clock, resumed = simulated_clock(speedup, data_dir)
     else:
-        clock = Clock(speedup=speedup if speedup is not None else 1.0)
+        clock, resumed = Clock(), None  # wall time: a real network
 
     url = f"http://{host}:{port}"
     banner = [
@@ -91,6 +146,8 @@ async def launch(
             f"  [yellow]simulated clock: {clock.speedup:g}× real time[/] "
             f"(1 simulated minute = {60 / clock.speedup:g} s)"
         )
+    if resumed is not None:
+        banner.append(resumed)
     if lab is not None:
         first = site.elements[0]
         banner.append(f"  lab agents: udp://127.0.0.1:{first.port}.. (SNMP v2c, community 'public')")

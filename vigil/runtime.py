@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Gauge
@@ -44,7 +45,7 @@ from contingency.sms import kannel_escape
 from detectors import DetectionEngine, Event
 from detectors.reachability import ReachabilityRule
 from detectors.traps import TrapRules
-from vigil.clock import Clock
+from vigil.clock import CLOCK_FILE, Clock, save_time
 from vigil.db import create_database
 from vigil.web import create_app
 
@@ -143,6 +144,8 @@ class Runtime:
         self.traps = self._trap_listener(site, options)
         self.state_path = options.data_dir / "detectors.npz"
         self.link_state_path = options.data_dir / "link-state.json"
+        # a simulated clock (the lab's, or a speedup) is kept, so a restart continues from it
+        self.clock_path = options.data_dir / CLOCK_FILE if lab is not None or self.clock.speedup != 1 else None
         self._load_link_state()
         self.detector = self._detection_engine(site)
         external = options.external_url or site.http.public_url or f"http://{options.http_host}:{options.http_port}"
@@ -187,8 +190,21 @@ class Runtime:
 
     def _announce_lab_works(self, works: Sequence[Any]) -> None:
         """The lab's planned works become maintenance windows, announced now, ahead of them, as a
-        NOC would (a silence per work; the same one is not announced twice across restarts)."""
-        existing = {(s.comment, s.starts_at.timestamp()) for s in self.alerts.silences.list()}
+        NOC would (a silence per work; the same one is not announced twice across restarts).
+
+        A restarted lab plays its story again from the start: the windows an earlier run announced
+        that have not ended yet are withdrawn (expired), so they neither pile up nor stay pending."""
+        now = self.clock.now()
+        planned = {(work.comment, work.start) for work in works}
+        existing = set()
+        for silence in self.alerts.silences.list():
+            key = (silence.comment, silence.starts_at.timestamp())
+            if silence.created_by == "lab" and key not in planned and silence.ends_at.timestamp() > now:
+                self.alerts.silences.expire(silence.id)
+                log.info("lab maintenance window of an earlier run withdrawn: %s (%s)", silence.comment, silence.id,
+                         extra={"silence": silence.id, "comment": silence.comment})  # fmt: skip
+                continue
+            existing.add(key)
         for work in works:
             if (work.comment, work.start) in existing:
                 continue
@@ -242,6 +258,11 @@ class Runtime:
             log.warning("detector settings changed since the state was saved: starting a fresh warm-up")
             return fresh
         log.info("detector state restored: %d series from %s", engine.series_count, self.state_path)
+        learnt, now = engine.forecaster.t_last_, self.clock.now()
+        last = float(np.nanmax(learnt)) if np.isfinite(learnt).any() else now
+        if last > now:  # e.g. the host's clock was set back
+            log.warning("detector state is %.0f s ahead of the clock: its series learn nothing new "
+                        "until the clock passes %s", last - now, _rfc3339(last))  # fmt: skip
         return engine
 
     def _trap_listener(self, site: SiteConfig, options: RuntimeOptions) -> TrapListener | None:
@@ -316,6 +337,16 @@ class Runtime:
             log.exception("could not save link state to %s", self.link_state_path)
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+    def save_clock(self) -> None:
+        """Keep a simulated clock's reading in the data dir (every few seconds, and at shutdown), so
+        that a restart continues from it instead of going back to wall time."""
+        if self.clock_path is None:
+            return
+        try:
+            save_time(self.clock_path, self.clock.now())
+        except OSError as err:
+            log.error("could not save the clock to %s: %s", self.clock_path, err)
 
     def _load_link_state(self) -> None:
         """Which ports were seen up, down or shut before a restart (so a polled "down" counts at once)."""
@@ -437,6 +468,8 @@ class Runtime:
             )
         sched.add_job(self._deliver, "interval", seconds=0.5, id="deliver", max_instances=1, coalesce=True)
         sched.add_job(self.save_state, "interval", seconds=300, id="save-state", max_instances=1, coalesce=True)
+        if self.clock_path is not None:
+            sched.add_job(self.save_clock, "interval", seconds=5, id="save-clock", max_instances=1, coalesce=True)
         return sched
 
     async def run(self) -> None:
@@ -488,6 +521,7 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self._deliver()
         self.save_state()
+        self.save_clock()  # after every other write: no saved time is later than the clock
         if self.traps is not None:
             with contextlib.suppress(Exception):
                 await self.traps.stop()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import free_tcp_port, free_udp_range, vigil_command
 
 
-def run_once(data_dir: Path, seconds: int) -> str:
+def run_once(data_dir: Path, seconds: int, *args: str) -> str:
     cmd = [*vigil_command(), "run", "--http", f"127.0.0.1:{free_tcp_port()}", "--data-dir", str(data_dir),
-           "--speedup", "60", "--lab-port", str(free_udp_range(10)), "--duration", str(seconds)]
+           "--speedup", "60", "--lab-port", str(free_udp_range(10)), "--duration", str(seconds), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
                           env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -67,3 +69,29 @@ def test_a_port_down_before_a_restart_resolves_when_the_first_poll_sees_it_up(tm
     with sqlite3.connect(tmp_path / "vigil.db") as db:
         [(status,)] = db.execute("SELECT status FROM alerts WHERE fingerprint = ?", (down.fingerprint,)).fetchall()
     assert status == "resolved"
+
+
+def test_a_restarted_lab_continues_its_clock_and_plays_the_story_again(tmp_path: Path) -> None:
+    """The lab's clock runs 60x: after a 20 s run (no fault yet) the saved state is 20 simulated
+    minutes ahead of wall time. The restarted lab continues from there instead of going back to
+    wall time, where the saved state was in its future: the CRC errors' window stood still (no
+    InterfaceErrorsRising in the whole second run) and the first run's maintenance window came back
+    as ``pending`` next to the new one."""
+    run_once(tmp_path, 20, "--fault-at", "30m")
+    clock_file = tmp_path / "clock.json"
+    saved = json.loads(clock_file.read_text())["now"] if clock_file.exists() else None
+    second = run_once(tmp_path, 14, "--fault-at", "2m")
+    assert "event firing InterfaceErrorsRising on agg-yuexiu-01" in second, second[-3000:]
+    with sqlite3.connect(tmp_path / "vigil.db") as db:
+        rows = db.execute(
+            "SELECT created_at, starts_at, ends_at FROM silences WHERE created_by = 'lab' ORDER BY created_at"
+        ).fetchall()
+    (old_made, _, old_end), (new_made, new_start, _) = [[_ts(v) for v in row] for row in rows]
+    assert old_end <= new_made < new_start  # the first run's window withdrawn, the new one announced ahead
+    assert saved is not None and new_made >= saved  # the second run's clock never went back
+    assert "simulated clock resumes at" in second, second[-2000:]
+
+
+def _ts(value: str) -> float:
+    """A timestamp as SQLite keeps it (naive UTC) in seconds since the epoch."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
