@@ -2,8 +2,8 @@
 
 ``ingest`` (one transaction): upsert each alert by fingerprint, put changed alerts into their
 aggregation groups (route -> receiver integrations -> group key), then flush the groups that
-are due into outbox rows. ``flush``: flush due groups, claim due outbox rows, send them
-concurrently, record each outcome.
+are due into outbox rows. ``dispatch``: flush due groups, claim due outbox rows, start a send
+for each and record its outcome when it ends; ``flush`` does the same and waits for the sends.
 
 Group timers follow Alertmanager: a new group waits ``group_wait``; then it is re-evaluated
 every ``group_interval`` and notified when its firing/resolved sets changed, or when
@@ -17,20 +17,37 @@ resolves. A resolved notification still reaches a receiver that heard the alert 
 
 Delivery semantics
 ------------------
+Per (integration, group) only the newest notification matters, as in Alertmanager: a group
+flush that enqueues a new row marks the older rows of that integration and group that are still
+``pending`` (a retry waiting out a receiver's outage) ``superseded`` (counted in
+``vigil_notifications_superseded_total``), and the new row carries the resolved alerts they
+held, so a stale "firing" is never delivered after the "resolved" that replaced it and an
+outage does not pile up one copy per repeat interval. Rows of one integration and group go out
+in order: a row is not claimed while an older one of its group is pending or being sent.
+
 A row is claimed by one atomic ``UPDATE ... WHERE status='pending'`` (pending -> sending,
 attempts + 1) committed *before* the send, so concurrent flushes, in one process or several,
-never send the same row twice. If the process dies after the send but before the outcome is
-committed, the row stays ``sending``; once its lease has expired a later flush marks it
-``failed`` ("outcome unknown") and does **not** re-send it: crash recovery is at-most-once.
-Reported transient failures (5xx, 429, timeouts, connection errors) are retried with
-exponential backoff, so a receiver that processed a request and then timed out may see it
-again: delivery is at-least-once across *reported* failures. Receivers can deduplicate by
-``groupKey`` + alert ``fingerprint``/``startsAt``.
+never send the same row twice. Each claimed row is sent by a task of its own: a slow or hanging
+integration holds up only its own groups (at most ``max_sends`` sends in flight per
+integration), never another integration. :meth:`AlertPipeline.dispatch` starts the sends and
+returns; :meth:`AlertPipeline.flush` also waits for them.
+
+A send cancelled by a graceful stop (:meth:`AlertPipeline.drain`) puts its row back to
+``pending``: it is sent again after the restart, so the receiver may see it twice. If the
+process dies (SIGKILL, power loss) after the claim but before the outcome is committed, the row
+stays ``sending``; once its lease has expired a later flush marks it ``failed`` ("outcome
+unknown") and does **not** re-send it: crash recovery is at-most-once (until then the newer
+rows of its group wait behind it). Reported transient
+failures (5xx, 429, timeouts, connection errors) are retried with exponential backoff, so a
+receiver that processed a request and then timed out may see it again: delivery is
+at-least-once across *reported* failures. Receivers can deduplicate by ``groupKey`` + alert
+``fingerprint``/``startsAt``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import logging
@@ -43,9 +60,9 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from alerts.alert import Alert, format_time, to_datetime
 from alerts.channels import Channel, Log, receiver_channels
@@ -61,6 +78,20 @@ from detectors.event import Event, EventState
 __all__ = ["AlertPipeline"]
 
 _log = logging.getLogger("vigil.alerts")
+
+_OPEN = ("pending", "sending")  # outbox rows not yet sent, failed or superseded
+_SUPERSEDED = "_vigil_superseded"  # session.info key: rows superseded in this transaction
+
+
+def _behind_older_row() -> ColumnElement[bool]:
+    """True for an outbox row with an older open row of the same integration and group."""
+    older = aliased(NotificationRecord)
+    return exists().where(
+        older.integration == NotificationRecord.integration,
+        older.group_key == NotificationRecord.group_key,
+        older.id < NotificationRecord.id,
+        older.status.in_(_OPEN),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +159,7 @@ class AlertPipeline:
         max_attempts: int = 10,
         sending_lease: float = 300.0,
         batch_size: int = 100,
+        max_sends: int = 10,
         parents: Mapping[str, str] | None = None,
         inhibit_rules: Sequence[InhibitRule] | None = None,
         secrets_dir: Path | None = None,
@@ -148,6 +180,8 @@ class AlertPipeline:
         self._max_attempts = max_attempts
         self._sending_lease = sending_lease
         self._batch_size = batch_size
+        self._max_sends = max_sends  # sends in flight per integration
+        self._sending: dict[int, tuple[str, asyncio.Task[int]]] = {}  # row id -> (integration, send)
         self._token = uuid.uuid4().hex  # identifies this pipeline's claims
         self._integrations = self._build_integrations(config, channels or {}, secrets_dir)
         self._by_receiver: dict[str, list[_Integration]] = {}
@@ -157,8 +191,14 @@ class AlertPipeline:
         registry = registry if registry is not None else CollectorRegistry()
         self._notifications = Counter(
             "vigil_notifications_total",
-            "Notification delivery attempts by outcome (sent, retry, failed).",
+            "Notification delivery attempts by outcome (sent, retry, failed, interrupted).",
             ["receiver", "channel", "result"],
+            registry=registry,
+        )
+        self._superseded = Counter(
+            "vigil_notifications_superseded",
+            "Unsent notifications replaced by a newer one of the same integration and group.",
+            ["receiver", "channel"],
             registry=registry,
         )
         self._firing = Gauge("vigil_alerts_firing", "Alerts currently firing.", registry=registry)
@@ -218,6 +258,7 @@ class AlertPipeline:
                         self._assign(session, record, now)
                     self._flush_groups(session, now)
                     firing = self._count_firing(session)
+                self._count_superseded(session)
                 break
             except IntegrityError:
                 # A concurrent writer inserted the same alert/group/notification first; the
@@ -392,6 +433,18 @@ class AlertPipeline:
         if integration is None:
             _log.error("group %s: integration %r no longer configured", group.id, group.integration)
         elif _needs_update(group, firing, resolved, integration.send_resolved, now):
+            # what the unsent rows of this group said is replaced by this flush; their resolved
+            # alerts (no longer members) are carried over, so the receiver still hears them
+            carried = self._supersede(session, group, integration)
+            if integration.send_resolved and carried - firing_all - resolved:
+                extra = session.scalars(
+                    select(AlertRecord).where(
+                        AlertRecord.fingerprint.in_(sorted(carried - firing_all - resolved)),
+                        AlertRecord.status == "resolved",
+                    )
+                ).all()
+                records = [*records, *extra]
+                resolved |= {r.fingerprint for r in extra}
             sendable = [
                 r.to_alert(self._external_url)
                 for r in sorted(records, key=lambda r: r.fingerprint)
@@ -410,6 +463,41 @@ class AlertPipeline:
         group.members = sorted(firing_all)
         group.next_flush_at = now + timedelta(seconds=group.group_interval) if firing_all else None
         return enqueued
+
+    def _supersede(self, session: Session, group: AlertGroupRecord, integration: _Integration) -> set[str]:
+        """Mark the group's unsent (pending) rows superseded; return the resolved alerts they held.
+
+        One atomic ``UPDATE ... WHERE status='pending'``: a row a concurrent flush has claimed
+        (``sending``) is not superseded, and the new row waits behind it (see :meth:`_claim`)."""
+        rows = session.execute(
+            update(NotificationRecord)
+            .where(
+                NotificationRecord.integration == integration.name,
+                NotificationRecord.group_key == group.group_key,
+                NotificationRecord.status == "pending",
+            )
+            .values(status="superseded", last_error="superseded by a newer notification of its group")
+            .returning(NotificationRecord.id, NotificationRecord.payload)
+            .execution_options(synchronize_session=False)
+        ).all()
+        carried: set[str] = set()
+        for row_id, payload in rows:
+            carried |= {
+                str(a.get("fingerprint"))
+                for a in payload.get("alerts", [])
+                if a.get("status") == "resolved" and a.get("fingerprint")
+            }
+            _log.info(
+                "notification superseded id=%d receiver=%s integration=%s group=%s",
+                row_id, integration.receiver, integration.name, group.group_key,
+            )  # fmt: skip
+            session.info.setdefault(_SUPERSEDED, []).append((integration.receiver, integration.channel.kind))
+        return carried
+
+    def _count_superseded(self, session: Session) -> None:
+        """Count the rows a committed transaction superseded."""
+        for receiver, channel in session.info.pop(_SUPERSEDED, []):
+            self._superseded.labels(receiver, channel).inc()
 
     def _enqueue(
         self,
@@ -448,19 +536,65 @@ class AlertPipeline:
         )
 
     # ----------------------------------------------------------------- delivery
+    async def dispatch(self) -> int:
+        """Flush due groups and start sending due outbox rows, without waiting for the sends.
+
+        Each row is sent by a task of its own and its outcome recorded when it ends; a slow
+        integration delays only its own rows. Return how many sends were started."""
+        return len(self._start())
+
     async def flush(self) -> int:
-        """Flush due groups, deliver due outbox rows; return how many were sent."""
+        """Flush due groups, deliver due outbox rows and wait for them; return how many were sent."""
+        tasks = self._start()
+        if not tasks:
+            return 0
+        results = await asyncio.gather(*tasks)
+        return sum(results)
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the sends in flight, then cancel the rest (a graceful stop).
+
+        A cancelled send's row goes back to ``pending`` and is sent again after a restart.
+        Return how many sends were cancelled."""
+        tasks = {task for _, task in self._sending.values()}
+        if not tasks:
+            return 0
+        _, unfinished = await asyncio.wait(tasks, timeout=timeout) if timeout > 0 else (set(), tasks)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished, timeout=5)  # each records its row as pending again
+        return len(unfinished)
+
+    @property
+    def sends_in_flight(self) -> int:
+        """Sends started by this pipeline and not finished yet."""
+        return len(self._sending)
+
+    def _start(self) -> list[asyncio.Task[int]]:
+        """Flush due groups, claim due rows and start one send task per claimed row."""
         now = to_datetime(self._clock())
         with self._sessions.begin() as session:
             self._expire_interrupted(session, now)
             self._flush_groups(session, now)
             firing = self._count_firing(session)
+        self._count_superseded(session)
         self._firing.set(firing)
-        claimed = self._claim(now)
-        if not claimed:
-            return 0
-        results = await asyncio.gather(*(self._deliver(row) for row in claimed))
-        return sum(results)
+        tasks: list[asyncio.Task[int]] = []
+        for row in self._claim(now):
+            task = asyncio.create_task(self._deliver(row), name=f"vigil-notify-{row.id}")
+            self._sending[row.id] = (row.integration, task)
+            task.add_done_callback(self._sent)
+            tasks.append(task)
+        return tasks
+
+    def _sent(self, task: asyncio.Task[int]) -> None:
+        """A send task ended: free its slot; an error recording its outcome is logged, not lost."""
+        row_id = next((i for i, (_, t) in self._sending.items() if t is task), None)
+        if row_id is not None:
+            del self._sending[row_id]
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("notification id=%s: recording its outcome failed", row_id, exc_info=task.exception())
 
     def _expire_interrupted(self, session: Session, now: datetime) -> None:
         """Rows left 'sending' past their lease: outcome unknown, marked failed (at-most-once)."""
@@ -470,6 +604,7 @@ class AlertPipeline:
             .where(
                 NotificationRecord.status == "sending",
                 NotificationRecord.claimed_at <= stale,
+                NotificationRecord.id.not_in(list(self._sending)),  # not this process's own sends
             )
             .values(
                 status="failed",
@@ -481,22 +616,36 @@ class AlertPipeline:
             _log.warning("marked %d interrupted notification(s) failed", result.rowcount)
 
     def _claim(self, now: datetime) -> list[NotificationRecord]:
-        """Atomically move due rows pending -> sending; return the rows this call owns."""
+        """Atomically move due rows pending -> sending; return the rows this call owns.
+
+        A row is due when its time has come and no older row of its integration and group is
+        still open (per-group order); an integration with ``max_sends`` sends in flight here
+        gets no more until one ends."""
+        in_flight = collections.Counter(integration for integration, _ in self._sending.values())
+        full = sorted(name for name, count in in_flight.items() if count >= self._max_sends)
         claimed: list[NotificationRecord] = []
         with self._sessions.begin() as session:
-            ids = session.scalars(
-                select(NotificationRecord.id)
+            due = session.execute(
+                select(NotificationRecord.id, NotificationRecord.integration)
                 .where(
                     NotificationRecord.status == "pending",
                     NotificationRecord.next_attempt_at <= now,
+                    NotificationRecord.integration.not_in(full),
+                    ~_behind_older_row(),
                 )
                 .order_by(NotificationRecord.id)
                 .limit(self._batch_size)
             ).all()
-            for row_id in ids:
+            for row_id, integration in due:
+                if in_flight[integration] >= self._max_sends:
+                    continue
                 result = session.execute(
                     update(NotificationRecord)
-                    .where(NotificationRecord.id == row_id, NotificationRecord.status == "pending")
+                    .where(
+                        NotificationRecord.id == row_id,
+                        NotificationRecord.status == "pending",
+                        ~_behind_older_row(),  # again: a concurrent flush may have claimed first
+                    )
                     .values(
                         status="sending",
                         claimed_at=now,
@@ -509,6 +658,7 @@ class AlertPipeline:
                     row = session.get(NotificationRecord, row_id, populate_existing=True)
                     if row is not None:
                         claimed.append(row)
+                        in_flight[integration] += 1
             session.expunge_all()
         return claimed
 
@@ -528,6 +678,14 @@ class AlertPipeline:
                 outcome, error = "failed", str(err)
             except RetryableError as err:
                 outcome, error = "retry", str(err)
+            except asyncio.CancelledError:  # a graceful stop: send it again after the restart
+                self._record(row, "interrupted", "interrupted by a shutdown; sent again after the restart")
+                self._notifications.labels(row.receiver, row.channel, "interrupted").inc()
+                _log.warning(
+                    "notification interrupted id=%d receiver=%s channel=%s group=%s: pending again "
+                    "(the receiver may see it twice)", row.id, row.receiver, row.channel, row.group_key,
+                )  # fmt: skip
+                raise
             except Exception as err:  # a channel bug must not stop other deliveries
                 _log.exception("channel %s crashed", row.integration)
                 outcome, error = "retry", f"{type(err).__name__}: {err}"
@@ -555,6 +713,8 @@ class AlertPipeline:
         values: dict[str, Any]
         if outcome == "sent":
             values = {"status": "sent", "sent_at": now, "last_error": None}
+        elif outcome == "interrupted":  # not an attempt that failed: due again at once
+            values = {"status": "pending", "last_error": error, "next_attempt_at": now}
         elif outcome == "retry":
             delay = min(self._retry_base * 2 ** (row.attempts - 1), self._retry_max)
             values = {

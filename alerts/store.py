@@ -100,9 +100,10 @@ class AlertGroupRecord(AlertsBase):
 class NotificationRecord(AlertsBase):
     """The outbox: one message for one integration, delivered by ``AlertPipeline.flush``.
 
-    ``status``: pending -> sending (claimed) -> sent | failed; a retryable failure goes back to
-    pending with a later ``next_attempt_at``. ``dedup_key`` is unique, so the same group flush
-    is never enqueued twice.
+    ``status``: pending -> sending (claimed) -> sent | failed; a retryable failure (or a send
+    cut off by a graceful stop) goes back to pending with a later ``next_attempt_at``; a pending
+    row replaced by a newer one of its integration and group becomes ``superseded``.
+    ``dedup_key`` is unique, so the same group flush is never enqueued twice.
     """
 
     __tablename__ = "alert_notifications"

@@ -428,3 +428,151 @@ def test_concurrent_ingest_of_same_event_enqueues_once(
     assert len(pipelines[0].list_notifications()) == 1
     assert asyncio.run(pipelines[1].flush()) == 1
     assert len(receiver.posts("/noc")) == 1
+
+
+# --------------------------------------------------------------------------- outbox order and supersession
+
+
+class Gate:
+    """A channel whose sends wait until the test opens the gate (a receiver that hangs)."""
+
+    kind = "webhook"
+    recipient = "gate"
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.started: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        self.started.append(payload)
+        await self.open.wait()
+        self.sent.append(payload)
+
+
+def statuses(p: AlertPipeline) -> list[str]:
+    return [r["status"] for r in reversed(p.list_notifications())]
+
+
+async def test_a_repeat_during_an_outage_supersedes_the_unsent_retry(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    receiver.script["/noc"] = [503] * 3
+    registry = CollectorRegistry()
+    p = pipeline(sessions, config(receiver, "/noc", group_wait=0), clock, registry=registry, retry_max=REPEAT * 2)
+    await p.ingest([make_event(at=clock())])
+    for _ in range(2):  # the first try and a repeat fail; the repeat replaces the first
+        assert await p.flush() == 0
+        clock.advance(REPEAT)
+    assert statuses(p) == ["superseded", "pending"]
+    assert await p.flush() == 0  # the third try fails too: still one row waits, not three
+    assert statuses(p) == ["superseded", "superseded", "pending"]
+    clock.advance(REPEAT)
+    assert await p.flush() == 1  # back: one message, not a burst of copies
+    assert statuses(p) == ["superseded", "superseded", "superseded", "sent"]
+    assert len(receiver.posts("/noc")) == 4
+    labels = {"receiver": "noc", "channel": "webhook"}
+    assert registry.get_sample_value("vigil_notifications_superseded_total", labels) == 3
+
+
+async def test_a_superseded_row_passes_its_resolved_alerts_on(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    """[A, B firing] sent; [A firing, B resolved] fails; [A, C firing] replaces it and still says B resolved."""
+    receiver.script["/noc"] = [200, 503]
+    cfg = config(receiver, "/noc", group_wait=0, group_interval=60, group_by=["element"])
+    p = pipeline(sessions, cfg, clock, retry_base=600)
+    await p.ingest([make_event(name="A", at=clock()), make_event(name="B", at=clock())])
+    assert await p.flush() == 1
+    clock.advance(60)
+    await p.ingest([make_event(EventState.RESOLVED, name="B", at=clock())])
+    assert await p.flush() == 0  # 503: retried in 10 min
+    clock.advance(60)
+    await p.ingest([make_event(name="C", at=clock())])
+    assert await p.flush() == 1
+    assert statuses(p) == ["sent", "superseded", "sent"]
+    last = receiver.posts("/noc")[-1]
+    assert {a["labels"]["alertname"]: a["status"] for a in last["alerts"]} == {
+        "A": "firing", "B": "resolved", "C": "firing",
+    }
+
+
+async def test_resolved_with_send_resolved_false_cancels_an_unsent_firing(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    receiver.script["/noc"] = [503]
+    cfg = AlertsConfig.model_validate({
+        "route": {"receiver": "noc", "group_wait": 0, "group_interval": 60},
+        "receivers": [{"name": "noc", "webhook_configs": [{"url": receiver.url("/noc"), "send_resolved": False}]}],
+    })
+    p = pipeline(sessions, cfg, clock, retry_base=600)
+    await p.ingest([make_event(at=clock())])
+    assert await p.flush() == 0
+    await p.ingest([make_event(EventState.RESOLVED, at=clock())])
+    clock.advance(600)
+    assert await p.flush() == 0
+    assert statuses(p) == ["superseded"]  # the alert is over: no late "firing"
+    assert len(receiver.posts("/noc")) == 1
+
+
+async def test_a_groups_rows_go_out_in_order_and_a_hanging_integration_holds_up_no_other(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    gate = Gate()
+    cfg = config(receiver, "/hang", "/noc", group_wait=0, group_interval=60)
+    p = pipeline(sessions, cfg, clock, channels={"hang": gate})
+    await p.ingest([make_event(at=clock())])
+    assert await p.dispatch() == 2  # started, not awaited
+    await asyncio.sleep(0.5)
+    assert len(receiver.posts("/noc")) == 1  # the other integration is not held up
+    assert len(gate.started) == 1 and p.sends_in_flight == 1
+    clock.advance(60)
+    await p.ingest([make_event(EventState.RESOLVED, at=clock())])
+    await p.dispatch()
+    await asyncio.sleep(0.5)
+    assert [b["status"] for b in receiver.posts("/noc")] == ["firing", "resolved"]
+    # the hanging integration's "resolved" waits behind its "firing" in flight: not sent, not superseded
+    assert len(gate.started) == 1
+    assert [r["status"] for r in reversed(p.list_notifications()) if r["receiver"] == "hang"] == [
+        "sending", "pending",
+    ]
+    gate.open.set()
+    await asyncio.sleep(0.1)
+    assert await p.flush() == 1
+    assert [b["status"] for b in gate.sent] == ["firing", "resolved"]
+
+
+async def test_sends_in_flight_are_capped_per_integration(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    gate = Gate()
+    p = pipeline(sessions, config(receiver, "/hang", group_wait=0), clock, channels={"hang": gate}, max_sends=2)
+    await p.ingest([make_event(element=f"olt-{i}", at=clock()) for i in range(3)])
+    assert await p.dispatch() == 2
+    assert await p.dispatch() == 0  # the third group waits for a free slot
+    gate.open.set()
+    await asyncio.sleep(0.1)
+    assert await p.flush() == 1
+    assert len(gate.sent) == 3
+
+
+async def test_a_send_cut_off_by_a_graceful_stop_is_sent_after_the_restart(
+    sessions: sessionmaker[Session], receiver: Receiver, clock: FakeClock
+) -> None:
+    cfg = config(receiver, "/noc", group_wait=0)
+    registry = CollectorRegistry()
+    gate = Gate()
+    first = pipeline(sessions, cfg, clock, channels={"noc": gate}, registry=registry)
+    await first.ingest([make_event(at=clock())])
+    assert await first.dispatch() == 1
+    await asyncio.sleep(0.1)
+    assert await first.drain(timeout=0.1) == 1  # the stop does not wait out a hanging receiver
+    [row] = first.list_notifications()
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "shutdown" in row["last_error"]
+    labels = {"receiver": "noc", "channel": "webhook", "result": "interrupted"}
+    assert registry.get_sample_value("vigil_notifications_total", labels) == 1
+    restarted = pipeline(sessions, cfg, clock)
+    assert await restarted.flush() == 1  # at once, not after a backoff
+    assert await restarted.flush() == 0
+    assert len(receiver.posts("/noc")) == 1
