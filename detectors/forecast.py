@@ -37,6 +37,7 @@ __all__ = ["SeasonalProfile", "TrendForecaster"]
 _S0, _S1, _S2, _SX, _STX, _SXX, _W2 = range(7)
 _N_STATS = 7
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
+_FORGET_AFTER = 20.0  # half-lives of silence after which a series' fit starts afresh (weights < 1e-6)
 
 
 class TrendForecaster(BaseEstimator):
@@ -369,6 +370,17 @@ class TrendForecaster(BaseEstimator):
         rate = math.log(2.0) / np.asarray(self.half_life if half_life is None else half_life, dtype=np.float64)
         error_rate = rate / self.bias_memory
         for x, t in zip(rows, times, strict=True):
+            # After a silence of _FORGET_AFTER half-lives (a device down for hours) the old points
+            # weigh nothing: the fit starts afresh, warm-up included, rather than from residue.
+            # A fit already broken by such a silence (a state saved before this rule) restarts too.
+            stale = (n_seen > 0) & ~np.isnan(x) & (
+                (t - t_last > _FORGET_AFTER / rate * math.log(2.0)) | ~np.isfinite(stats).all(axis=0)
+            )
+            if stale.any():
+                stats = np.where(stale, 0.0, stats)
+                errors = np.where(stale, 0.0, errors)
+                n_seen = np.where(stale, 0, n_seen)
+                run = np.where(stale, 0, run).astype(np.int16)
             first = n_seen == 0
             dt = np.where(first, 0.0, t - t_last)
             present = ~np.isnan(x) & (dt >= 0)
@@ -383,7 +395,8 @@ class TrendForecaster(BaseEstimator):
             # Huber: clip the new point's residual against the line fitted so far.
             level, _slope, _se, sigma = _fit_line(np.stack([s0, s1, s2, sx, stx, sxx, w2]), True)
             limit = self.huber * np.maximum(sigma, self.min_scale)
-            warm = (n_seen >= self.min_points) & np.isfinite(level)
+            # no residual scale yet (fewer than about two points' worth of weight): no clipping
+            warm = (n_seen >= self.min_points) & np.isfinite(level) & np.isfinite(limit)
             xv = np.where(present, x, 0.0)
             # Tracking signal: the one-step-ahead error of the line (its level at t), smoothed.
             err = np.where(warm & present, xv - level, 0.0)

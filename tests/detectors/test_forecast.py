@@ -162,3 +162,39 @@ def test_a_climb_that_levels_off_is_not_extrapolated() -> None:
     for i, v in enumerate(x):
         est.partial_fit([v], i * MIN)
     assert est.tracking_signal()[0] < -est.max_bias
+
+
+@pytest.mark.parametrize("gap_hours", [1.0, 4.0, 8.0, 48.0])
+def test_a_series_silent_for_hours_is_forecast_again_when_it_comes_back(gap_hours: float) -> None:
+    """Regression: after about 4 h without points (a device down) the weighted sums underflowed to
+    a fit with no residual scale, the Huber clip turned the next point into NaN, and the series was
+    never forecast again (the NaN was saved with the state, too). Now: a silence of 20 half-lives
+    restarts the fit, and a ramp after the gap is predicted as any other."""
+    est = TrendForecaster().resize(1)
+    before = ramp(0.3, 0.0, 0.01, 5.0)
+    for i, v in enumerate(before):
+        est.partial_fit([v], i * MIN)
+    back = len(before) * MIN + gap_hours * HOUR
+    after = ramp(0.3, 0.2, 0.01, 2.5, seed=1)
+    out = []
+    for i, v in enumerate(after):
+        est.partial_fit([v], back + i * MIN)
+        out.append(est.predict_eta([v], back + i * MIN, 0.9, +1)[0])
+    assert np.isfinite(est.stats_).all()
+    at_2h = out[120]
+    assert np.isfinite(at_2h) and 0 < at_2h <= 7200.0, at_2h  # forecast again (true ETA: 1 h)
+    if gap_hours >= 10.0:  # 20 half-lives: the flat hours before no longer weigh on the fit
+        assert abs(at_2h - 3600.0) < 900.0, at_2h
+
+
+def test_a_fit_broken_by_an_earlier_silence_repairs_itself() -> None:
+    """A state saved with NaN sums (before the fix) starts afresh at the next point."""
+    est = TrendForecaster().resize(1)
+    for i in range(30):
+        est.partial_fit([0.3], i * MIN)
+    est.stats_[3:6, 0] = np.nan  # what the old code left behind
+    after = ramp(0.3, 0.2, 0.01, 2.5, seed=2)
+    for i, v in enumerate(after):
+        est.partial_fit([v], (30 + i) * MIN)
+    assert np.isfinite(est.stats_).all()
+    assert np.isfinite(est.predict_eta([after[-1]], (30 + len(after) - 1) * MIN, 0.9, +1)[0])
