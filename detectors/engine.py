@@ -39,6 +39,12 @@ Rules per series (alertname, severity):
     that of the deviation from the profile and the forecast is ``profile(t + h) + deviation
     trend``: a busy link's evening climb, which happens every day, predicts nothing; a creep
     beyond the usual evening does. Before that (the first day) the plain trend is used.
+    CPU also has a *sustained climb*: a 1-min half-life fit whose slope stays at
+    ``forecast_climb_rate`` (0.3 per hour, i.e. 30 points of CPU per hour) or steeper, pointing
+    at a crossing within the horizon, for ``forecast_climb_for`` (16 min; then the 2-min
+    ``for``) is a prediction with that fit's ETA: a runaway climbs for tens of minutes, an
+    ordinary spike for at most about ten, and the 30-min trend still holds the flat hour
+    before the runaway (``benchmarks/lead_time.py``: CPU lead 15 min instead of -2).
 ``ElementBehaviourAnomalous`` (info), detector ``isolation_forest``
     the element's feature vector is an outlier against its own recent history.
 ``CollectiveDegradation`` (warning), detector ``collective``
@@ -296,6 +302,9 @@ class DetectionEngine:
         forecast_min_t: float = 4.0,
         forecast_fast_half_life: float = 1800.0,
         forecast_fast_for: float | None = 600.0,
+        forecast_climb_for: float | None = 960.0,
+        forecast_climb_rate: float = 0.3,
+        forecast_climb_half_life: float = 60.0,
         forecast_seasonal: bool = True,
         error_window: float = 300.0,
         service_thresholds: Mapping[str, ServiceThreshold] | None = None,
@@ -335,6 +344,8 @@ class DetectionEngine:
             "forecast_half_life": forecast_half_life, "forecast_horizon": forecast_horizon,
             "forecast_min_t": forecast_min_t, "forecast_fast_half_life": forecast_fast_half_life,
             "forecast_fast_for": forecast_fast_for,
+            "forecast_climb_for": forecast_climb_for, "forecast_climb_rate": forecast_climb_rate,
+            "forecast_climb_half_life": forecast_climb_half_life,
             "forecast_seasonal": forecast_seasonal, 
             "error_window": error_window,
             "outlier_threshold": outlier_threshold,
@@ -390,6 +401,23 @@ class DetectionEngine:
         # A trend learnt over a few half-lives is not extrapolated much further than that.
         self._fc_horizon = forecast_horizon * self._fc_half_life / forecast_half_life
         self._fc_for = np.where(fast, for_ if forecast_fast_for is None else forecast_fast_for, for_)
+        # A sustained climb of the fast kinds (CPU): a runaway climbs for tens of minutes from
+        # its usual level, too fast for the 30-min trend (its fit still holds the flat hour
+        # before) and too long for an ordinary spike (up in 1-10 min, then flat). The slope of
+        # a 1-min half-life fit staying at ``forecast_climb_rate`` (per hour) or steeper, with
+        # the crossing it points at within the horizon, for ``forecast_climb_for`` seconds
+        # (16 min, plus the 2-min ``for``) is a predicted breach (benchmarks/lead_time.py).
+        if forecast_climb_for is not None and not (forecast_climb_for > 0 and forecast_climb_rate > 0):
+            raise ValueError("forecast_climb_for and forecast_climb_rate must be > 0")
+        self.forecast_climb_for = forecast_climb_for
+        self._for = for_
+        self._climb_rate = forecast_climb_rate / 3600.0
+        self._m_climb = fast & (forecast_climb_for is not None)
+        self._climber = TrendForecaster(
+            half_life=forecast_climb_half_life, horizon=forecast_horizon, min_t=forecast_min_t,
+            min_points=3, min_span=0.0, huber=math.inf,
+        ).resize(0)
+        self._climb_since = np.zeros(0)  # start of the series' current climb (NaN: not climbing)
         self._outlier = ElementOutlierDetector(
             window=outlier_window,
             min_history=outlier_min_history,
@@ -617,6 +645,7 @@ class DetectionEngine:
         if self.forecast_seasonal:
             usual = self._profile.value(times, columns=cols)
             eta = self._seasonal_eta(cols, x, usual, times, thr, sign, half_life, min_span, horizon, eta)
+        eta, climbing = self._climb(cols, codes, x, times, thr, sign, horizon, eta)
         # A breach under way (rule pending, firing or in keep_firing_for) needs no forecast.
         ruled = np.fromiter(self._trackers[_T_RULE], dtype=np.intp)
         predicted = ~np.isnan(eta) & warmed & ~active & ~np.isin(cols, ruled)
@@ -635,7 +664,7 @@ class DetectionEngine:
         events: list[Event] = []
         ctx = _Step(cols, x, mean, scale, z, static, thr, eta, level, composite, now)
         events += self._rule_events(ctx, active)
-        events += self._forecast_events(ctx, predicted, beyond)
+        events += self._forecast_events(ctx, predicted, beyond, climbing)
         anomalous = active | predicted
         if self.composite is not None:
             anomalous |= self._composite_evidence(cols, composite)
@@ -660,6 +689,40 @@ class DetectionEngine:
         run = np.where(high, np.minimum(self._composite_run[cols].astype(np.int16) + 1, 127), 0)
         self._composite_run[cols] = run
         return run >= self.composite_sustain
+
+    def _climb(
+        self,
+        cols: NDArray[np.intp],
+        codes: NDArray[np.intp],
+        x: NDArray[np.float64],
+        times: NDArray[np.float64],
+        thr: NDArray[np.float64],
+        sign: NDArray[np.float64],
+        horizon: NDArray[np.float64],
+        eta: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """The ETA with sustained climbs of the fast kinds folded in, and which series climb."""
+        climbing = np.zeros(len(cols), dtype=bool)
+        m = np.flatnonzero(self._m_climb[codes])
+        if not len(m) or self.forecast_climb_for is None:
+            return eta, climbing
+        c = cols[m]
+        climber = self._climber
+        gap = times[m] - climber.t_last_[c]  # NaN for a new series
+        climber.partial_fit(x[m][None, :], times[m][None, :], columns=c)
+        slope = climber.trend(c)[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eta_c = (thr[m] - x[m]) / slope
+            steep = (sign[m] * slope >= self._climb_rate) & (eta_c > 0) & (eta_c <= horizon[m])
+            steep &= ~(gap > 5 * climber.half_life)  # polls missed: a climb is seen, not inferred
+        since = self._climb_since[c]
+        since = np.where(steep, np.where(np.isnan(since), times[m], since), np.nan)
+        self._climb_since[c] = since
+        held = steep & (times[m] - since >= self.forecast_climb_for)
+        climbing[m] = held
+        out = eta.copy()
+        out[m] = np.where(held, np.fmin(eta[m], eta_c), eta[m])
+        return out, climbing
 
     def _seasonal_eta(
         self,
@@ -722,7 +785,7 @@ class DetectionEngine:
         return events
 
     def _forecast_events(
-        self, s: _Step, predicted: NDArray[np.bool_], beyond: NDArray[np.bool_]
+        self, s: _Step, predicted: NDArray[np.bool_], beyond: NDArray[np.bool_], climbing: NDArray[np.bool_]
     ) -> list[Event]:
         tracker = self._trackers[_T_FORECAST]
         events: list[Event] = []
@@ -731,7 +794,8 @@ class DetectionEngine:
             # threshold; a pending one is dropped (firing after the crossing predicts nothing).
             was = tracker.status(col)
             fulfilled = bool(beyond[i]) and was is not None and was.state is EventState.FIRING
-            hold = float(self._fc_for[self._metric[col]])
+            # a sustained climb has already lasted longer than the fast kinds' hold
+            hold = self._for if climbing[i] else float(self._fc_for[self._metric[col]])
             transition = tracker.update(col, bool(predicted[i]) or fulfilled, s.now, for_=hold)
             status = tracker.status(col)
             if self._settle((_T_FORECAST, col), status, s.now, events) is None:
@@ -1132,6 +1196,8 @@ class DetectionEngine:
         self._baseline.resize(n)
         self._forecaster.resize(n)
         self._seasonal_forecaster.resize(n)
+        self._climber.resize(n)
+        self._climb_since = np.concatenate([self._climb_since, np.full(len(new), np.nan)])
         self._profile.resize(n)
         self._outlier.resize(len(self._elements), _N_FEATURES)
         self._port_collective.regroup(self._port_elem, len(self._elements))
@@ -1207,6 +1273,8 @@ class DetectionEngine:
             "seasonal_stats": self._seasonal_forecaster.stats_,
             "seasonal_t_last": self._seasonal_forecaster.t_last_,
             "seasonal_n_seen": self._seasonal_forecaster.n_seen_,
+            "climb_stats": self._climber.stats_, "climb_t_last": self._climber.t_last_,
+            "climb_n_seen": self._climber.n_seen_, "climb_since": self._climb_since,
             "profile": self._profile.profile_, "profile_first": self._profile.first_,
             "windowed": self._windowed,
             "held": self._held, "score": self._score, "composite_run": self._composite_run,
@@ -1327,6 +1395,12 @@ class DetectionEngine:
         engine._held, engine._score = a["held"], a["score"]
         if "composite_run" in a:  # version 3
             engine._composite_run = a["composite_run"]
+        if "climb_stats" in a:  # saved before sustained climbs: they start afresh
+            climber = engine._climber
+            climber.stats_, climber.t_last_, climber.n_seen_ = a["climb_stats"], a["climb_t_last"], a["climb_n_seen"]
+            engine._climb_since = a["climb_since"]
+            if climber.stats_.shape[1] != n or engine._climb_since.shape != (n,):
+                raise ValueError(f"climb arrays do not match the {n} series")
         if engine._score.shape != (n,) or engine._composite_run.shape != (n,):
             raise ValueError(f"composite arrays do not match the {n} series")
         engine._port_collective.last_anomalous_ = a["port_last"]

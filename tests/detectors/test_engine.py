@@ -485,6 +485,71 @@ def test_an_ordinary_cpu_spike_is_not_a_predicted_breach(monkeypatch: pytest.Mon
     assert fired(6.0, forecast_fast_for=120.0) == []
 
 
+def _cpu_events(values: np.ndarray, **kw: float) -> list[tuple[float, Event]]:
+    """(minute, FIRING event) of an engine fed one CPU value per minute."""
+    engine = DetectionEngine(**kw)
+    return [
+        (float(k), e) for k, v in enumerate(values.tolist())
+        for e in engine.update([Sample("olt-1", "cpu_utilization", (), v, 1795276800.0 + 60 * k, SampleKind.GAUGE)])
+        if e.state is EventState.FIRING
+    ]  # fmt: skip
+
+
+def _cpu_day(seed: int) -> np.ndarray:
+    """Three hours of an idle CPU: 25 % +- slow wander and poll noise."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(180)
+    return 0.25 + 0.03 * np.sin(k / 17.0 + seed) + rng.normal(0.0, 0.01, size=k.size)
+
+
+@pytest.mark.parametrize(("minutes", "curve"), [(40, 1.0), (60, 1.0), (45, 2.0)])
+def test_a_cpu_runaway_is_predicted_before_the_crossing(minutes: int, curve: float) -> None:
+    """Deliberate: a CPU climbing steadily for tens of minutes is a predicted breach, with its
+    ETA, minutes before it crosses 90 % (the 30-min trend alone only spoke at the crossing)."""
+    base = _cpu_day(minutes)
+    g = (np.arange(minutes + 20) / minutes).clip(0, 1) ** curve
+    ramp = base[-1] * (1 - g) + 1.0 * g
+    values = np.concatenate([base, ramp]).clip(0, 1)
+    crossing = float(np.argmax(values >= 0.9))
+    events = _cpu_events(values)
+    predicted = [(k, e) for k, e in events if e.name == PREDICTED_BREACH["CpuUtilizationHigh"]]
+    assert predicted, [e.name for _k, e in events]
+    k, event = predicted[0]
+    assert crossing - k >= 5, (crossing, k)
+    now = 1795276800.0 + 60 * k
+    assert event.eta is not None and now < event.eta <= now + 7200  # when it will cross
+    assert "breach in ~" in event.summary
+    without = [k for k, e in _cpu_events(values, forecast_climb_for=None)
+               if e.name == PREDICTED_BREACH["CpuUtilizationHigh"]]
+    assert not without or without[0] - k >= 5, (k, without)  # the 30-min trend alone: later, or never
+
+
+def test_a_climb_is_seen_not_inferred_across_missed_polls() -> None:
+    """Deliberate: 12 min of climb, 40 min without polls, then the climb goes on. The minutes
+    before the gap do not count: the climb must be seen for its whole 16 minutes again."""
+    engine = DetectionEngine()
+    t0 = 1795276800.0
+    fired = []
+    minutes = [*range(180 + 12), *range(180 + 12 + 40, 180 + 12 + 40 + 50)]
+    for k in minutes:
+        v = 0.25 if k < 180 else 0.25 + 0.006 * (k - 180)  # 36 points an hour
+        for e in engine.update([Sample("olt-1", "cpu_utilization", (), v, t0 + 60 * k, SampleKind.GAUGE)]):
+            if e.state is EventState.FIRING:
+                fired.append((k, e.name))
+    predicted = [k for k, name in fired if name == PREDICTED_BREACH["CpuUtilizationHigh"]]
+    assert predicted and predicted[0] >= 180 + 12 + 40 + 16, fired
+
+
+@pytest.mark.parametrize("rise", [1, 5, 10])
+def test_an_ordinary_cpu_spike_that_climbs_for_minutes_is_no_runaway(rise: int) -> None:
+    """Deliberate: a spike up to 85 % in 1-10 min, held 8 min, then back, predicts nothing."""
+    base = _cpu_day(rise)
+    top = 0.85
+    up = base[-1] + (top - base[-1]) * np.arange(1, rise + 1) / rise
+    values = np.concatenate([base, up, np.full(8, top), np.linspace(top, 0.25, 4), _cpu_day(rise + 1)[:60]])
+    assert _cpu_events(values) == []
+
+
 def test_an_error_burst_of_a_few_polls_is_not_sustained(warmed: tuple[DetectionEngine, Net]) -> None:
     """Deliberate: the error rule reads the rate over ``error_window`` (5 min), not one poll."""
     engine, net = warmed

@@ -106,3 +106,36 @@ def test_params_survive_a_save_and_differ_when_settings_change(tmp_path) -> None
     engine.save(tmp_path / "s.npz")
     assert DetectionEngine.load(tmp_path / "s.npz").get_params() == engine.get_params()
     assert DetectionEngine(threshold=7.0).get_params() != engine.get_params()
+
+
+def _cpu(engine: DetectionEngine, values: np.ndarray, start: int) -> list:
+    from collectors.sample import Sample, SampleKind
+
+    return [
+        (start + k, e.name, e.state) for k, v in enumerate(values.tolist())
+        for e in engine.update([Sample("olt-1", "cpu_utilization", (), v, 1795276800.0 + 60 * (start + k),
+                                       SampleKind.GAUGE)])
+    ]  # fmt: skip
+
+
+def test_a_cpu_climb_under_way_survives_a_restart(tmp_path: Path) -> None:
+    """Saved 10 minutes into a runaway: the reloaded engine predicts the breach when the running
+    one does; a state saved before sustained climbs loads and starts the climb afresh."""
+    values = np.r_[np.full(180, 0.25) + 0.01 * np.sin(np.arange(180)), np.linspace(0.25, 1.0, 40)]
+    engine = DetectionEngine()
+    _cpu(engine, values[:190], 0)
+    path = tmp_path / "detectors.npz"
+    engine.save(path)
+    twin = DetectionEngine.load(path)
+    rest = _cpu(engine, values[190:], 190)
+    assert any(name == "CpuUtilizationBreachPredicted" and state is EventState.FIRING for _k, name, state in rest)
+    assert _cpu(twin, values[190:], 190) == rest
+
+    with np.load(path, allow_pickle=False) as data:  # as written before climbs were kept
+        arrays = {k: data[k] for k in data.files if not k.startswith("climb_")}
+    np.savez(path, **arrays)
+    fresh = DetectionEngine.load(path)
+    late = _cpu(fresh, values[190:], 190)
+    first = [k for k, name, state in rest if name == "CpuUtilizationBreachPredicted" and state is EventState.FIRING]
+    later = [k for k, name, state in late if name == "CpuUtilizationBreachPredicted" and state is EventState.FIRING]
+    assert not later or later[0] > first[0]
