@@ -143,7 +143,7 @@ def run(
         err_console.print(f"[bold red]device profile error:[/] {escape(str(err))}", highlight=False)
         raise typer.Exit(1) from None
     except OSError as err:  # e.g. the HTTP or a lab port is taken
-        err_console.print(f"[bold red]cannot start:[/] {escape(str(err))}", highlight=False)
+        err_console.print(f"[bold red]cannot start:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass

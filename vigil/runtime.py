@@ -2,21 +2,30 @@
 
 collectors.Poller -> samples queue -> detectors.DetectionEngine -> events
     -> alerts.AlertPipeline (NOC channels) and contingency.ContingencyManager (customers).
-APScheduler drives polls (per element interval), alert delivery and SMS ticks; uvicorn
-serves the web app in the same loop. Every interval is simulated time divided by the
-clock's speedup, so agents, pollers, detectors and hold-downs follow one clock.
+APScheduler drives polls (per element interval), trap-alert expiry, alert delivery and SMS
+ticks, each a job of its own (one slow job never delays another; notifications are sent by tasks
+of their own, so a hanging receiver holds up nothing else); uvicorn serves the web app in the same
+loop. Every interval is simulated time divided by the clock's speedup, so agents, pollers,
+detectors and hold-downs follow one clock.
+
+SIGTERM and SIGINT stop the service gracefully: polls under way finish, the web server stops,
+notifications in flight get ``SEND_GRACE`` seconds and are then put back in the outbox (sent
+after the restart), state is saved, and the process exits 0. A second signal skips the waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
+import signal
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,10 +58,54 @@ from vigil.clock import CLOCK_FILE, Clock, save_time
 from vigil.db import create_database
 from vigil.web import create_app
 
-__all__ = ["Runtime", "RuntimeOptions"]
+__all__ = ["SEND_GRACE", "Runtime", "RuntimeOptions", "listen_sockets"]
 
 log = logging.getLogger("vigil")
 _SAVE_LOCK = threading.Lock()  # Runtime.save_state: one save at a time
+SEND_GRACE = 5.0  # wall seconds a graceful stop waits for notifications in flight
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, leaving the signals to the runtime: uvicorn would re-raise a SIGTERM the moment
+    the web server stopped, killing the process before the runtime's own stop sequence ran
+    (notifications in flight stranded, state not saved)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bind the web app's address(es) (as asyncio's ``create_server`` would) before anything starts.
+
+    Raises ``OSError`` naming the address (``127.0.0.1:8080 is already in use``), so a taken port
+    is one clear line instead of a banner announcing URLs nobody serves and a traceback."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sockets: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+    except OSError as err:
+        for sock in sockets:
+            sock.close()
+        if isinstance(err, socket.gaierror):
+            message = f"the HTTP address {address} cannot be resolved: {err.strerror}"
+        elif err.errno == errno.EADDRINUSE:
+            message = (f"the HTTP address {address} is already in use (another vigil running?); "
+                       "choose another with --http or http.listen")  # fmt: skip
+        else:
+            message = f"cannot listen on the HTTP address {address}: {err.strerror or err}"
+        error = OSError(message)
+        error.errno = err.errno
+        raise error from None
+    return sockets
 
 
 @dataclass
@@ -185,7 +238,9 @@ class Runtime:
             write_token=write_token,
         )
         self.scheduler: AsyncIOScheduler | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[Any]] = set()  # scheduled jobs under way
+        self._signals: list[int] = []  # stop signals received
+        self._stop = asyncio.Event()
         self._inflight_events: set[asyncio.Task[None]] = set()
 
     def _announce_lab_works(self, works: Sequence[Any]) -> None:
@@ -407,31 +462,45 @@ class Runtime:
         except Exception:
             log.exception("contingency failed on %d events", len(events))
 
-    async def _poll_job(self, element: str) -> None:
-        """A scheduled poll, tracked so that shutdown lets it finish instead of cancelling it."""
+    @contextlib.contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """A scheduled job under way, so that shutdown lets it finish instead of cancelling it."""
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
         try:
-            await self.poller.poll(element)
+            yield
         finally:
             if task is not None:
                 self._inflight.discard(task)
 
-    async def _deliver(self) -> None:
-        expired = self.trap_rules.tick(self.clock.now())
-        if expired:
-            await self.handle_events(expired)
-        try:
-            await self.alerts.flush()
-        except Exception:
-            log.exception("alert delivery failed")
-        try:
-            # in a worker thread: a real SMS gateway (Kannel) answers over HTTP, and hundreds of
-            # texts must not stall polls and the web app; the manager serialises itself with a lock
-            await asyncio.to_thread(self.contingency.tick)
-        except Exception:
-            log.exception("contingency tick failed")
+    async def _poll_job(self, element: str) -> None:
+        with self._tracked():
+            await self.poller.poll(element)
+
+    async def _expire_traps(self) -> None:
+        """Trap-raised alerts whose hold ran out resolve (a job of its own: never behind a send)."""
+        with self._tracked():
+            expired = self.trap_rules.tick(self.clock.now())
+            if expired:
+                await self.handle_events(expired)
+
+    async def _dispatch_alerts(self) -> None:
+        """Start the due notifications; the sends run as tasks of their own, not awaited here."""
+        with self._tracked():
+            try:
+                await self.alerts.dispatch()
+            except Exception:
+                log.exception("alert delivery failed")
+
+    async def _contingency_tick(self) -> None:
+        with self._tracked():
+            try:
+                # in a worker thread: a real SMS gateway (Kannel) answers over HTTP, and hundreds of
+                # texts must not stall polls and the web app; the manager serialises itself with a lock
+                await asyncio.to_thread(self.contingency.tick)
+            except Exception:
+                log.exception("contingency tick failed")
 
     def status(self) -> dict[str, Any]:
         """What /healthz and the agent page show about the run."""
@@ -466,7 +535,11 @@ class Runtime:
                 max_instances=2, coalesce=True, misfire_grace_time=None,
                 next_run_time=_in(offset + 0.2),
             )
-        sched.add_job(self._deliver, "interval", seconds=0.5, id="deliver", max_instances=1, coalesce=True)
+        # each its own job: a slow SMS gateway or trap burst never delays the alerts, and the
+        # alert job only starts sends (a hanging receiver never delays the next dispatch)
+        for job, name in ((self._expire_traps, "expire-traps"), (self._dispatch_alerts, "deliver"),
+                          (self._contingency_tick, "contingency")):  # fmt: skip
+            sched.add_job(job, "interval", seconds=0.5, id=name, max_instances=1, coalesce=True)
         sched.add_job(self.save_state, "interval", seconds=300, id="save-state", max_instances=1, coalesce=True)
         if self.clock_path is not None:
             sched.add_job(self.save_clock, "interval", seconds=5, id="save-clock", max_instances=1, coalesce=True)
@@ -474,15 +547,24 @@ class Runtime:
 
     async def run(self) -> None:
         """Start everything, serve until the duration passes or a signal arrives, stop cleanly."""
-        if self.lab is not None:
-            await self.lab.start()
-        if self.traps is not None:
-            try:
-                await self.traps.start()
-                log.info("listening for SNMP traps and informs on udp://%s:%d", *self.traps.address)
-            except OSError as err:  # a taken port costs the traps, not the service
-                log.error("trap listener not started on %s: %s", self.site.traps.listen, err)
-                self.traps = None
+        # the web app's address first: a taken port stops the start before anything is announced
+        sockets = listen_sockets(self.options.http_host, self.options.http_port)
+        self._catch_signals()
+        try:
+            if self.lab is not None:
+                await self.lab.start()
+            if self.traps is not None:
+                try:
+                    await self.traps.start()
+                    log.info("listening for SNMP traps and informs on udp://%s:%d", *self.traps.address)
+                except OSError as err:  # a taken port costs the traps, not the service
+                    log.error("trap listener not started on %s: %s", self.site.traps.listen, err)
+                    self.traps = None
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            self._release_signals()
+            raise
         processor = asyncio.create_task(self._process(), name="vigil-process")
         self.scheduler = self._schedule()
         self.scheduler.start()
@@ -490,36 +572,75 @@ class Runtime:
             self.app, host=self.options.http_host, port=self.options.http_port,
             log_level="warning", lifespan="off",
         )
-        server = uvicorn.Server(config)
-        server_task = asyncio.create_task(server.serve(), name="vigil-http")
+        server = _Server(config)
+        server_task = asyncio.create_task(server.serve(sockets=sockets), name="vigil-http")
         for line in self.options.banner:
             self.options.echo(line)
+        stop = asyncio.create_task(self._stop.wait(), name="vigil-stop")
         try:
-            if self.options.duration is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        asyncio.shield(asyncio.wait({server_task}, return_when=asyncio.FIRST_COMPLETED)),
-                        timeout=self.options.duration,
-                    )
-            else:
-                await server_task
+            await asyncio.wait({server_task, stop}, timeout=self.options.duration,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
+            stop.cancel()
             await self.shutdown(server, server_task, processor)
+            self._release_signals()
+
+    def _catch_signals(self) -> None:
+        """SIGTERM/SIGINT start the graceful stop; a second one hurries it (no more waiting)."""
+        loop = asyncio.get_running_loop()
+        for sig in _STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+                return
+
+    def _release_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in _STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        self._signals.append(sig)
+        name = signal.Signals(sig).name
+        if len(self._signals) == 1:
+            log.info("%s: stopping (notifications in flight get %.0f s, then are kept for the restart)",
+                     name, SEND_GRACE)  # fmt: skip
+        else:
+            log.warning("%s again: stopping without waiting", name)
+        self._stop.set()
+
+    @property
+    def _hurry(self) -> bool:
+        return len(self._signals) > 1
 
     async def shutdown(self, server: uvicorn.Server, server_task: asyncio.Task, processor: asyncio.Task) -> None:
         if self.scheduler is not None:
             self.scheduler.pause()
-            if self._inflight:  # polls under way finish (bounded by their SNMP timeouts)
+            if self._inflight:  # polls and ticks under way finish (bounded by their timeouts)
                 await asyncio.wait(set(self._inflight), timeout=10)
             self.scheduler.shutdown(wait=False)
         server.should_exit = True
-        with contextlib.suppress(Exception):
+        server.force_exit = self._hurry
+        try:
             await asyncio.wait_for(server_task, timeout=5)
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the stop goes on regardless
+            log.warning("web server did not stop cleanly: %r", err)
         processor.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await processor
-        with contextlib.suppress(Exception):
-            await self._deliver()
+        # a last round: expired trap alerts resolve, due notifications and texts go out
+        for last in (self._expire_traps, self._dispatch_alerts, self._contingency_tick):
+            try:
+                await last()
+            except Exception:  # the stop goes on: state is saved all the same
+                log.exception("last %s at the stop failed", last.__name__.strip("_").replace("_", " "))
+        # sends still in flight after the grace are cancelled: their rows go back to pending and
+        # are sent after the restart (at-least-once), never left 'sending' (that would be lost)
+        kept = await self.alerts.drain(timeout=0 if self._hurry else SEND_GRACE)
+        if kept:
+            log.warning("%d notification(s) still in flight at the stop: kept in the outbox, sent after the restart",
+                        kept)  # fmt: skip
         self.save_state()
         self.save_clock()  # after every other write: no saved time is later than the clock
         if self.traps is not None:
