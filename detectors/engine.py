@@ -85,9 +85,10 @@ series index, tracker states, active events and the composite's ``state_dict()``
 ``load_state_dict`` refuses (another composite version, other settings) means a fresh composite
 and a warning, not a failed load; a version-2 file (before the composite ran in production) is
 read with a fresh composite; any other version is refused with :class:`StateVersionError`.
-Memory: :meth:`nbytes_per_series`, the composite's state included: about 610 bytes of engine
-arrays per series (element and port arrays amortised) plus the composite's 1,376, i.e. 1,989 in
-``benchmarks/detectors.py``; up to about 3.4 KB just after the composite doubles its capacity.
+Memory: :meth:`nbytes_per_series`, the composite's state included: about 710 bytes of engine
+arrays per series (element and port arrays amortised; 98 of them the sustained-climb fit) plus
+the composite's 1,376, i.e. 2,087 in ``benchmarks/detectors.py``; up to about 3.5 KB just after
+the composite doubles its capacity.
 """
 
 from __future__ import annotations
@@ -541,6 +542,8 @@ class DetectionEngine:
             self._forecaster.run_, self._seasonal_forecaster.run_,
             self._seasonal_forecaster.stats_, self._seasonal_forecaster.t_last_,
             self._seasonal_forecaster.n_seen_, self._profile.profile_, self._profile.first_,
+            self._climber.stats_, self._climber.t_last_, self._climber.n_seen_, self._climber.errors_,
+            self._climber.run_, self._climb_since,
             self._windowed, self._metric, self._elem, self._port, self._held, self._score,
             self._composite_run, self._port_elem,
             self._port_collective.parent_, self._port_collective.last_anomalous_,
