@@ -2,9 +2,20 @@
 
 A counter that decreases either wrapped once past its width (32 or 64 bits) or was reset
 (agent restart, interface re-created, counter cleared). ``sysUpTime`` going backwards proves
-a reset; otherwise a single wrap is assumed when it is plausible: the wrapped increase is at
-most half the counter's range and the rate does not exceed ``max_rate``. Anything else is
-reported as ``None`` and the new value becomes the baseline.
+a reset; otherwise a single wrap is assumed when it is plausible: the rate does not exceed
+``max_rate`` and, when there is no ``max_rate`` (or the counter is 64 bits wide), the wrapped
+increase is at most half the counter's range. Anything else is reported as ``None`` and the new
+value becomes the baseline.
+
+32-bit octet counters (IF-MIB ``ifInOctets``: all an SNMPv1 agent can give) wrap often: every
+34 s at 1 Gbit/s. With the interface's speed as ``max_rate`` (the profile's ``speed``: ifHighSpeed,
+else ifSpeed) a wrap is accepted up to that speed, so one wrap within an interval gives the right
+rate even when it advanced more than half the range; without a speed only the half-range rule
+tells a wrap from a counter cleared to near zero. The speed-based guard has a limit: when
+``max_rate`` x interval reaches 2**32, the counter may have wrapped twice, and two wraps look
+like one (or none): the rate is then a lower bound, nothing can tell (the profile collector logs
+it once per counter, with the longest interval that avoids it). A counter cleared to near zero on
+such a fast link also reads as a wrap, unless sysUpTime or ifCounterDiscontinuityTime show it.
 
 A change of the row's discontinuity marker (IF-MIB ``ifCounterDiscontinuityTime``: the counters
 of that row were reset or re-created since) also yields ``None``: better no sample than a spike.
@@ -81,9 +92,11 @@ class RateCalculator:
             if previous.value >= modulus:
                 return None  # the old value did not fit the width: not a wrap
             delta += modulus
-            if delta > modulus // 2:
+            if delta > modulus // 2 and (max_rate is None or width == 64):
                 # It fell back to near zero: a reset (counter cleared, interface re-created)
-                # explains that better than a wrap that advanced more than half the range.
+                # explains that better than a wrap that advanced more than half the range. A
+                # 32-bit counter bounded by its link's speed may well have advanced that far
+                # (max_rate decides below); a 64-bit one never does.
                 return None
         rate = delta / elapsed
         if max_rate is not None and rate > max_rate:

@@ -31,6 +31,11 @@ _HELP: dict[str, str] = {
     "characters. - 1.3.6.1.2.1.31.1.1.1.6",
     "ifHCOutOctets": "The total number of octets transmitted out of the interface, including "
     "framing characters. - 1.3.6.1.2.1.31.1.1.1.10",
+    "ifInOctets": "The total number of octets received on the interface, including framing "
+    "characters. - 1.3.6.1.2.1.2.2.1.10",
+    "ifOutOctets": "The total number of octets transmitted out of the interface, including "
+    "framing characters. - 1.3.6.1.2.1.2.2.1.16",
+    "ifSpeed": "An estimate of the interface's current bandwidth in bits per second. - 1.3.6.1.2.1.2.2.1.5",
     "ifHighSpeed": "An estimate of the interface's current bandwidth in units of 1,000,000 "
     "bits per second. - 1.3.6.1.2.1.31.1.1.1.15",
 }

@@ -2,7 +2,7 @@
 
 A thin wrapper over :class:`collectors.profiles.ProfileCollector` polling only the IF-MIB
 profile (``collectors/profiles/if-mib.yaml``), whatever the device's sysObjectID. Samples keep
-snmp_exporter's if_mib names; the label columns (ifDescr, ifName, ifAlias, ifType, ifHighSpeed)
+snmp_exporter's if_mib names; the label columns (ifDescr, ifName, ifAlias, ifType, ifHighSpeed, ifSpeed)
 are cached and walked again only on the first poll, when an unknown ifIndex appears, when
 sysUpTime goes back or ifNumber/ifTableLastChange changes, or every ``label_refresh`` seconds.
 """
@@ -45,9 +45,9 @@ class Interface:
     descr: str
     alias: str
     type: int
-    high_speed_mbps: int
+    high_speed_mbps: int  # ifHighSpeed, else ifSpeed / 10**6
     oper_status: int
-    in_octets: int
+    in_octets: int  # ifHCInOctets, else the 32-bit ifInOctets (SNMPv1, no ifXTable)
     out_octets: int
     in_errors: int
     out_errors: int
@@ -62,6 +62,21 @@ def _text(value: object) -> str:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) else 0
+
+
+def _first(values: dict[str, object], *names: str) -> int:
+    """The first of ``names`` the row has a number for (64-bit counters, then 32-bit ones)."""
+    for name in names:
+        value = values.get(name)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _speed_mbps(values: dict[str, object]) -> int:
+    """ifHighSpeed, else ifSpeed (bit/s) in Mbit/s, for a device without ifXTable."""
+    high = _int(values.get("ifHighSpeed"))
+    return high if high else round(_int(values.get("ifSpeed")) / 1e6)
 
 
 class IfMibCollector:
@@ -98,10 +113,10 @@ class IfMibCollector:
                 descr=_text(row.values.get("ifDescr")),
                 alias=_text(row.values.get("ifAlias")),
                 type=_int(row.values.get("ifType")),
-                high_speed_mbps=_int(row.values.get("ifHighSpeed")),
+                high_speed_mbps=_speed_mbps(row.values),
                 oper_status=_int(row.values.get("ifOperStatus")),
-                in_octets=_int(row.values.get("ifHCInOctets")),
-                out_octets=_int(row.values.get("ifHCOutOctets")),
+                in_octets=_first(row.values, "ifHCInOctets", "ifInOctets"),
+                out_octets=_first(row.values, "ifHCOutOctets", "ifOutOctets"),
                 in_errors=_int(row.values.get("ifInErrors")),
                 out_errors=_int(row.values.get("ifOutErrors")),
                 in_discards=_int(row.values.get("ifInDiscards")),

@@ -13,6 +13,14 @@ standard MIBs (HOST-RESOURCES, ENTITY-SENSOR, ADSL) cost nothing on devices with
 
 Column types: ``counter32``/``counter64`` (COUNTER samples, plus a RATE sample named by
 ``rate``), ``gauge``/``integer`` (GAUGE samples) and ``string-label`` (a cached label).
+
+A column with ``fallback_for: X`` stands in for column ``X`` of the same table on the rows where the
+device has no ``X`` (snmp_exporter/LibreNMS-style: IF-MIB's 32-bit ``ifInOctets`` where there is no
+64-bit ``ifHCInOctets``, as on any SNMPv1 agent, which cannot carry Counter64, or a device without
+ifXTable): its samples (value, rate, utilization) are emitted only on those rows. A polled fallback
+column is walked only while some row lacks ``X`` (looked at every poll, and again from scratch at
+every label refresh), so devices that have ``X`` everywhere pay nothing for it. A table's ``speed``
+may list several columns: the first non-zero one gives a row's speed (``ifHighSpeed``, else ``ifSpeed``).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from pathlib import Path
 from typing import Annotated, Self
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from collectors.counters import RateCalculator
 from collectors.sample import Sample, SampleKind
@@ -139,6 +147,8 @@ class Column(_Model):
     series: Name | None = None
     series_scale: float = 1.0
     series_match: dict[Name, str] = Field(default_factory=dict)
+    # stands in for that column of the table on the rows where the device has no value for it
+    fallback_for: Name | None = None
 
     @property
     def cached(self) -> bool:
@@ -172,6 +182,11 @@ class Speed(_Model):
     scale: float = 1.0
 
 
+def _speeds(value: object) -> object:
+    """``speed`` is one column or a list of them, in order of preference."""
+    return (value,) if isinstance(value, dict | Speed) else value
+
+
 class Filter(_Model):
     """Keep only the rows whose lookup ``column`` is one of ``values``."""
 
@@ -187,7 +202,8 @@ class Table(_Model):
     columns: tuple[Column, ...] = Field(min_length=1)
     labels: tuple[Name, ...] = ()  # labels of raw samples: index names and label columns
     rate_labels: tuple[Name, ...] | None = None  # labels of RATE samples (default: labels)
-    speed: Speed | None = None  # bounds counter rates (impossible rate) and gives utilization
+    # bounds counter rates (impossible rate) and gives utilization; a list: the first non-zero one
+    speed: Annotated[tuple[Speed, ...], BeforeValidator(_speeds)] = ()
     discontinuity: NumericOid | None = None  # per-row counter discontinuity time, read each poll
     filter: tuple[Filter, ...] = ()  # keep a row when any filter matches (no filter: every row)
 
@@ -208,10 +224,19 @@ class Table(_Model):
             for ref in (column.sensor_exponent, column.sensor_precision):
                 if ref is not None and ref not in cached:
                     raise ValueError(f"{column.name}: {ref!r} is not a lookup column")
-            if column.utilization and self.speed is None:
+            if column.utilization and not self.speed:
                 raise ValueError(f"{column.name}: 'utilization' needs the table's 'speed'")
-        if self.speed is not None and self.speed.column not in names:
-            raise ValueError(f"speed column {self.speed.column!r} is not a column")
+            if column.fallback_for is not None:
+                preferred = next((c for c in self.columns if c.name == column.fallback_for), None)
+                if preferred is None or preferred is column:
+                    raise ValueError(f"{column.name}: fallback_for {column.fallback_for!r} is not another column")
+                if preferred.fallback_for is not None:
+                    raise ValueError(f"{column.name}: {preferred.name!r} is itself a fallback")
+                if preferred.cached != column.cached:
+                    raise ValueError(f"{column.name}: a fallback is read like its column (polled or lookup)")
+        for speed in self.speed:
+            if speed.column not in names:
+                raise ValueError(f"speed column {speed.column!r} is not a column")
         for rule in self.filter:
             if rule.column not in cached:
                 raise ValueError(f"filter column {rule.column!r} is not a lookup column")
@@ -221,6 +246,22 @@ class Table(_Model):
     def polled(self) -> tuple[Column, ...]:
         """Columns read every poll."""
         return tuple(c for c in self.columns if not c.cached)
+
+    @cached_property
+    def exported_main(self) -> tuple[Column, ...]:
+        """Exported columns but the polled fallbacks (for polls that did not walk them)."""
+        return tuple(c for c in self.exported if c.cached or c.fallback_for is None)
+
+    @cached_property
+    def polled_main(self) -> tuple[Column, ...]:
+        """Polled columns walked every poll (all but the fallbacks)."""
+        return tuple(c for c in self.polled if c.fallback_for is None)
+
+    @cached_property
+    def polled_fallbacks(self) -> tuple[tuple[Column, Column], ...]:
+        """(preferred column, its fallback) of the polled fallbacks, walked where needed."""
+        by_name = {c.name: c for c in self.columns}
+        return tuple((by_name[c.fallback_for], c) for c in self.polled if c.fallback_for is not None)
 
     @cached_property
     def lookups(self) -> tuple[Column, ...]:
@@ -385,6 +426,10 @@ class ProfileCollector:
         self._last_uptime: int | None = None
         self._last_if_number: object = None
         self._last_table_change: object = None
+        self._fallback: dict[str, bool] = {}  # table -> its polled fallback columns are walked
+        self._polled_at: float | None = None
+        self._elapsed = 0.0  # seconds since the previous poll
+        self._wrap_warned: set[tuple[str, str, str]] = set()
 
     # -- the poll ------------------------------------------------------------------------
 
@@ -437,10 +482,14 @@ class ProfileCollector:
         )
         if due:
             self._absent.clear()  # probe the tables the device did not have, once per refresh
+            self._fallback.clear()  # and whether the fallback columns are still needed
         every = self._tables()
         tables = [t for t in every if t.name not in self._absent]
         polled = await self._walk_polled(tables)
+        await self._walk_fallbacks(tables, polled)
         now = self.clock()
+        self._elapsed = now - self._polled_at if self._polled_at is not None else 0.0
+        self._polled_at = now
         if due or self._new_rows(tables, polled):
             await self._refresh_lookups(every, polled, now)
 
@@ -474,7 +523,9 @@ class ProfileCollector:
         """One multi-column walk of every polled column (and discontinuity marker)."""
         oids: list[str] = []
         for table in tables:
-            oids.extend(c.oid for c in table.polled)
+            oids.extend(c.oid for c in table.polled_main)
+            if self._fallback.get(table.name):
+                oids.extend(c.oid for _, c in table.polled_fallbacks)
             if table.discontinuity:
                 oids.append(table.discontinuity)
         oids = list(dict.fromkeys(oids))
@@ -486,6 +537,29 @@ class ProfileCollector:
         result = await self.client.walk_table(self.target, oids, max_repetitions=rows)
         self.varbinds += sum(len(column) for column in result.values())
         return result
+
+    async def _walk_fallbacks(self, tables: list[Table], polled: dict[str, dict[str, object]]) -> None:
+        """Walk the fallback columns (e.g. ifInOctets) of the tables where a row now lacks the
+        preferred column (ifHCInOctets) and they were not walked; they are then walked every poll
+        until the next label refresh looks again."""
+        oids: list[str] = []
+        for table in tables:
+            if not table.polled_fallbacks or self._fallback.get(table.name):
+                continue
+            rows = max((len(polled.get(c.oid, ())) for c in table.polled_main), default=0)
+            needed = any(len(polled.get(preferred.oid, ())) < rows for preferred, _ in table.polled_fallbacks)
+            self._fallback[table.name] = needed
+            if needed:
+                oids.extend(c.oid for _, c in table.polled_fallbacks)
+                log.info("%s: table %s: rows without %s, reading %s instead there", self.target.element,
+                         table.name, ", ".join(p.name for p, _ in table.polled_fallbacks),
+                         ", ".join(c.name for _, c in table.polled_fallbacks))
+        oids = [oid for oid in dict.fromkeys(oids) if oid not in polled]
+        if not oids:
+            return
+        result = await self.client.walk_table(self.target, oids)
+        self.varbinds += sum(len(column) for column in result.values())
+        polled.update(result)
 
     def _new_rows(self, tables: list[Table], polled: dict[str, dict[str, object]]) -> bool:
         """True when a polled column has a row whose labels are not cached."""
@@ -556,7 +630,8 @@ class ProfileCollector:
             memo = (cache, {})
             self._row_memo[table.name] = memo
         row_memo = memo[1]
-        columns = {c.name: polled.get(c.oid, {}) for c in table.polled}
+        fallbacks = self._fallback.get(table.name, False)
+        columns = {c.name: polled.get(c.oid, {}) for c in (table.polled if fallbacks else table.polled_main)}
         if table.polled:
             suffixes = {s for column in columns.values() for s in column}
         else:
@@ -576,13 +651,18 @@ class ProfileCollector:
                 continue
             rows.append(Row(table.name, suffix, values))
             speed_bps = 0.0
-            if table.speed is not None:
-                speed_bps = (_int(values.get(table.speed.column)) or 0) * table.speed.scale
+            for speed in table.speed:  # the first non-zero one: ifHighSpeed, else ifSpeed
+                raw_speed = _int(values.get(speed.column))
+                if raw_speed:
+                    speed_bps = raw_speed * speed.scale
+                    break
             marker = _int(discontinuity.get(suffix))
-            for column in table.exported:
+            for column in table.exported if fallbacks else table.exported_main:
                 value = _int(values[column.name])
                 if value is None or value in column.ignore:
                     continue
+                if column.fallback_for is not None and values.get(column.fallback_for) is not None:
+                    continue  # the row has the preferred column (ifHCInOctets): its samples only
                 if column.type.width:
                     samples.append(Sample(element, column.name, labels, value, now, SampleKind.COUNTER))
                     key = (table.name, suffix, column.name)
@@ -631,6 +711,8 @@ class ProfileCollector:
     ) -> None:
         bounded = column.utilization is not None and speed_bps > 0
         max_rate = speed_bps / column.rate_scale * self.speed_margin if bounded else None
+        if bounded and column.type.width == 32 and speed_bps / column.rate_scale * self._elapsed >= 1 << 32:
+            self._warn_multiple_wraps(column, key, speed_bps, labels)
         rate = self._rates.update(
             key,
             value,
@@ -654,6 +736,28 @@ class ProfileCollector:
             samples.append(
                 Sample(element, column.utilization, labels, scaled / speed_bps, now, SampleKind.RATE)
             )
+
+    def _warn_multiple_wraps(
+        self, column: Column, key: tuple[str, str, str], speed_bps: float, labels: tuple[tuple[str, str], ...]
+    ) -> None:
+        """Say once per counter that a 32-bit counter can wrap more than once between two polls.
+
+        Two wraps within one interval look exactly like one (or none): at ``speed_bps`` the counter
+        can pass 2**32 in ``2**32 * rate_scale / speed_bps`` seconds, so with polls further apart a
+        rate above ``2**32 * rate_scale / interval`` reads low. Nothing can tell; only a shorter
+        interval (or the 64-bit counters of SNMPv2c/v3) can.
+        """
+        if key in self._wrap_warned:
+            return
+        self._wrap_warned.add(key)
+        limit = (1 << 32) * column.rate_scale
+        log.warning(
+            "%s: %s %s is a 32-bit counter on a %.0f Mbit/s interface: it can wrap more than once in "
+            "the %.0f s between polls, so rates above %.0f Mbit/s read low; poll at most every %.0f s, "
+            "or over SNMPv2c/v3 where the agent has the 64-bit counters",
+            self.target.element, column.name, dict(labels), speed_bps / 1e6, self._elapsed,
+            limit / self._elapsed / 1e6, limit / speed_bps,
+        )
 
     @staticmethod
     def _gauge_value(column: Column, value: int, values: dict[str, object]) -> float:

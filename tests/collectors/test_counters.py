@@ -31,6 +31,15 @@ CASES = [
     ("rate at the bound is kept", [(0, 0.0, None), (10**6, 1.0, None)], 64, 1e6, 1e6),
     ("wrap above max_rate", [(W32 - 1000, 0.0, None), (1000, 1.0, None)], 32, 1e3, None),
     ("wrap within max_rate", [(W32 - 1000, 0.0, None), (1000, 1.0, None)], 32, 3e3, 2000.0),
+    # a 32-bit octet counter on a 1 Gbit/s link (max_rate 1.5 x 125e6 octets/s): in 30 s it can
+    # advance 3.75e9, more than half its range; the speed says such a wrap is a wrap
+    ("32-bit wrap past half the range, within the speed",
+     [(W32 - 10**6, 0.0, 5), (3 * 10**9 - 10**6, 30.0, 3005)], 32, 1.875e8, 1e8),
+    ("32-bit wrap past half the range, without a speed: a reset",
+     [(W32 - 10**6, 0.0, 5), (3 * 10**9 - 10**6, 30.0, 3005)], 32, None, None),
+    ("32-bit fall to near zero above the speed: a reset",
+     [(3 * 10**9, 0.0, None), (10, 10.0, None)], 32, 1.875e7, None),
+    ("64-bit wrap past half the range: never", [(W64 - 10, 0.0, None), (W64 // 2 + 10, 1.0, None)], 64, 1e30, None),
     (
         "after impossible, re-baselined",
         [(0, 0.0, None), (10**9, 1.0, None), (10**9 + 10, 2.0, None)],

@@ -82,6 +82,8 @@ INVALID = [
     ("bad match prefix", ["match"], ["enterprises.9"], "match.0"),
     ("missing name", ["name"], _DELETE, "name"),
     ("utilization without speed", ["tables", 0, "columns", 0, "utilization"], "u", "speed"),
+    ("fallback for no column", ["tables", 0, "columns", 0, "fallback_for"], "ifHCInUcastPkts", "fallback_for"),
+    ("fallback for itself", ["tables", 0, "columns", 0, "fallback_for"], "ifInUcastPkts", "fallback_for"),
 ]
 
 
@@ -162,3 +164,126 @@ async def test_user_profile_is_polled_without_code(snmpsim: Simulator, tmp_path:
     rates = [s for s in second if s.metric == "if_in_ucast_pkts_per_s"]
     assert len(rates) == len(expected) and all(s.value == 0 for s in rates)  # a static recording
     assert cisco.active == [] and [s.metric for s in other] == ["sysUpTime"]
+
+
+# -- 64-bit counters preferred per port, the 32-bit ones where a port has none ---------------------
+
+IF = {c.name: c.oid for c in load_profile(BUILTIN_PROFILE_DIR / "if-mib.yaml").tables[0].columns}
+W32 = 1 << 32
+
+
+class FakeAgent:
+    """An in-memory agent: ``values`` maps full OIDs to values; records every walk."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+        self.walks: list[tuple[str, ...]] = []
+
+    async def get(self, target: object, oids: list[str]) -> dict[str, object]:
+        return {oid: self.values.get(oid) for oid in oids}
+
+    async def walk_table(
+        self, target: object, columns: list[str], *, max_repetitions: int | None = None
+    ) -> dict[str, dict[str, object]]:
+        self.walks.append(tuple(columns))
+        return {
+            column: {oid[len(column) + 1 :]: v for oid, v in self.values.items() if oid.startswith(column + ".")}
+            for column in columns
+        }
+
+    def set(self, column: str, index: int, value: object) -> None:
+        self.values[f"{IF[column]}.{index}"] = value
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _agent(rows: dict[int, dict[str, int]]) -> FakeAgent:
+    agent = FakeAgent({"1.3.6.1.2.1.1.3.0": 100, "1.3.6.1.2.1.2.1.0": len(rows), "1.3.6.1.2.1.31.1.5.0": 0})
+    for index, columns in rows.items():
+        agent.set("ifDescr", index, f"port{index}")
+        agent.set("ifOperStatus", index, 1)
+        agent.set("ifInErrors", index, 0)
+        for name, value in columns.items():
+            agent.set(name, index, value)
+    return agent
+
+
+def _if_mib_collector(agent: FakeAgent, clock: Clock) -> ProfileCollector:
+    from collectors.snmp import Target
+
+    profile = load_profile(BUILTIN_PROFILE_DIR / "if-mib.yaml")
+    return ProfileCollector(agent, Target("dev", "127.0.0.1", 161), [profile], clock, select=False)  # type: ignore[arg-type]
+
+
+def _by(samples: list, metric: str) -> dict[str, float]:
+    return {s.label("ifIndex"): s.value for s in samples if s.metric == metric}
+
+
+async def test_hc_counters_preferred_per_port_32_bit_ones_where_there_are_none() -> None:
+    # port 1: ifXTable with 64-bit counters (the agent also has its 32-bit ones); port 2: 1 Gbit/s
+    # without 64-bit counters; port 3: no ifXTable at all (no ifHighSpeed: ifSpeed gives its speed)
+    agent = _agent({
+        1: {"ifHCInOctets": 10**12, "ifInOctets": 5, "ifHighSpeed": 1000, "ifSpeed": 1_000_000_000},
+        2: {"ifInOctets": W32 - 1000, "ifHighSpeed": 1000, "ifSpeed": 1_000_000_000},
+        3: {"ifInOctets": 1000, "ifSpeed": 100_000_000},
+    })
+    clock = Clock()
+    collector = _if_mib_collector(agent, clock)
+    await collector.collect()
+    assert any(IF["ifInOctets"] in walk for walk in agent.walks), "ports without HC counters: 32-bit walked"
+    clock.now += 30
+    agent.set("ifHCInOctets", 1, 10**12 + 3_750_000_000)  # 1 Gbit/s
+    agent.set("ifInOctets", 2, (W32 - 1000 + 3_000_000_000) % W32)  # 800 Mbit/s: wrapped past half the range
+    agent.set("ifInOctets", 3, 1000 + 30_000_000)  # 8 Mbit/s
+    agent.set("ifInOctets", 1, 77)  # never used: port 1 has its 64-bit counter
+    samples = await collector.collect()
+    assert _by(samples, "if_in_bps") == pytest.approx({"1": 1e9, "2": 8e8, "3": 8e6})
+    assert _by(samples, "if_in_utilization") == pytest.approx({"1": 1.0, "2": 0.8, "3": 0.08})
+    # exported under snmp_exporter's names: each port its own counter, ifSpeed where no ifHighSpeed
+    assert set(_by(samples, "ifHCInOctets")) == {"1"}
+    assert set(_by(samples, "ifInOctets")) == {"2", "3"}
+    assert set(_by(samples, "ifHighSpeed")) == {"1", "2"} and _by(samples, "ifSpeed") == {"3": 100_000_000}
+    assert all(s.kind is SampleKind.COUNTER for s in samples if s.metric == "ifInOctets")
+
+
+async def test_32_bit_counters_are_not_walked_where_every_port_has_hc_ones() -> None:
+    agent = _agent({i: {"ifHCInOctets": i, "ifHCOutOctets": i, "ifInOctets": i, "ifHighSpeed": 1000} for i in (1, 2)})
+    clock = Clock()
+    collector = _if_mib_collector(agent, clock)
+    for _ in range(3):
+        samples = await collector.collect()
+        clock.now += 10
+    assert not [w for w in agent.walks if IF["ifInOctets"] in w or IF["ifOutOctets"] in w], agent.walks
+    assert not _by(samples, "ifInOctets") and set(_by(samples, "if_in_bps")) == {"1", "2"}
+    # a port without HC counters appears: its 32-bit counters are read from that poll on
+    agent.set("ifDescr", 3, "port3")
+    agent.set("ifOperStatus", 3, 1)
+    agent.set("ifInOctets", 3, 100)
+    agent.set("ifSpeed", 3, 10_000_000)
+    await collector.collect()
+    clock.now += 10
+    agent.set("ifInOctets", 3, 100 + 12_500)
+    samples = await collector.collect()
+    assert _by(samples, "if_in_bps")["3"] == pytest.approx(10_000.0)
+
+
+async def test_32_bit_counter_that_can_wrap_twice_between_polls_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    agent = _agent({2: {"ifInOctets": 0, "ifHighSpeed": 1000}})  # 1 Gbit/s: 2**32 octets in 34 s
+    clock = Clock()
+    collector = _if_mib_collector(agent, clock)
+    await collector.collect()
+    clock.now += 30
+    await collector.collect()
+    assert "32-bit counter" not in caplog.text, "30 s: one wrap at most, nothing to say"
+    for _ in range(2):  # 60 s: it may have wrapped twice; said once
+        clock.now += 60
+        await collector.collect()
+    warnings = [r.getMessage() for r in caplog.records if "32-bit counter" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # once per counter
+    assert "ifInOctets" in warnings[0] and "poll at most every 34 s" in warnings[0], warnings[0]

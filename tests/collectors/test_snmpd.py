@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -266,6 +267,33 @@ async def test_collector_caches_labels_and_derives_rates(snmpd: Agent) -> None:
     assert uptime.labels == () and uptime.value > 0
     with_speed = {str(i.index) for i in collector.interfaces if i.high_speed_mbps > 0}
     assert {s.label("ifIndex") for s in by_metric.get("if_in_utilization", [])} == with_speed
+
+
+async def test_snmpv1_agent_gets_rates_from_32_bit_counters(snmpd: Agent) -> None:
+    """SNMPv1 cannot carry Counter64: ifInOctets/ifOutOctets give the rates, and only there."""
+    in32 = IF_COLUMNS["ifInOctets"]
+    for version in ("1", "2c"):
+        client = _RecordingClient()
+        collector = IfMibCollector(client, snmpd.target(f"agent-v{version}", version=version))
+        try:
+            await collector.collect()
+            # beyond snmpd's 3 s counter cache: a rate over a shorter interval can be a whole
+            # cache period of lo's traffic over a few ms, above its 10 Mbit/s (dropped)
+            await asyncio.sleep(3.2 if version == "1" else 0.01)
+            samples = await collector.collect()
+        finally:
+            client.close()
+        indices = {str(i.index) for i in collector.interfaces}
+        metrics = {s.metric: {x.label("ifIndex") for x in samples if x.metric == s.metric} for s in samples}
+        walked_32 = any(in32 in walk for walk in client.walks)
+        if version == "1":
+            assert metrics["if_in_bps"] == metrics["if_out_bps"] == indices, metrics
+            assert metrics["if_in_utilization"] >= {i for i in indices if i == "1"}  # lo: 10 Mbit/s
+            assert walked_32 and metrics["ifInOctets"] == metrics["ifOutOctets"] == indices
+            assert "ifHCInOctets" not in metrics
+            assert all(i.in_octets > 0 for i in collector.interfaces if i.name == "lo")
+        else:  # the 64-bit counters are there for every port: the 32-bit ones are not even read
+            assert not walked_32 and "ifInOctets" not in metrics and metrics["ifHCInOctets"] == indices
 
 
 async def test_poller_counts_dead_target_and_keeps_polling_live_one(snmpd: Agent) -> None:
