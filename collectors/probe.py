@@ -44,7 +44,7 @@ async def probe(
     port: int,
     community: str = "public",
     version: str = "2c",
-    interval: float = 2.0,
+    interval: float = 5.0,  # > Net-SNMP's 3 s interface counter cache
     timeout: float = 2.0,
 ) -> list[InterfaceReport]:
     """Poll ``host:port`` twice ``interval`` seconds apart; one report per interface.

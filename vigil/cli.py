@@ -62,7 +62,10 @@ def poll(
     address: Annotated[str, typer.Argument(help="udp://HOST:PORT of the SNMP agent")],
     community: Annotated[str, typer.Option(help="SNMP community")] = "public",
     version: Annotated[str, typer.Option(help="SNMP version: 1 or 2c")] = "2c",
-    interval: Annotated[float, typer.Option(help="seconds between the two polls")] = 2.0,
+    interval: Annotated[float, typer.Option(
+        help="seconds between the two polls; Net-SNMP's snmpd caches interface counters for 3 s "
+        "(other agents up to 5 s or more), so a shorter interval can read the same values twice: 0 b/s"
+    )] = 5.0,
     timeout: Annotated[float, typer.Option(help="seconds per request")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
