@@ -9,8 +9,10 @@ datagram may stop the listener. Each one is counted in ``vigil_traps_total{versi
 ``accepted``       a notification was decoded, authenticated and handed to ``on_trap``
 ``rejected``       pysnmp dropped it: wrong community, unknown user, bad digest, not in time
                    window, not a notification PDU, or a discovery probe it answered itself
-``malformed``      not one BER SEQUENCE filling the datagram, undecodable, or a notification
-                   without snmpTrapOID.0
+``malformed``      not one BER SEQUENCE filling the datagram, not an SNMP message (pysnmp's
+                   snmpInASNParseErrs or snmpInBadVersions moved: e.g. ``30 03 02 01 01``, a
+                   well-formed SEQUENCE holding only a version), or a notification without
+                   snmpTrapOID.0
 ``handler_error``  ``on_trap`` raised (logged with its traceback)
 
 Informs (v2c and v3) are acknowledged by pysnmp's receiver before ``on_trap`` runs. For v3
@@ -19,6 +21,13 @@ Informs (v2c and v3) are acknowledged by pysnmp's receiver before ``on_trap`` ru
 localised to *its* engine ID, which the listener must know in advance: list it in
 ``V3User.engine_ids`` (Net-SNMP: ``snmptrap -e ENGINEID`` or ``trapsess -e``; devices show it as
 ``snmpEngineID``). A v3 trap from an unlisted engine is rejected (usmStatsUnknownUserNames).
+
+USM keeps one key set per (engine ID, user name). Two users of the same name with different keys
+(one user "noc", another password per region) can therefore both send v3 *traps* when each lists
+its own senders' engine IDs, but only one can send *informs*: those are all authenticated against
+the listener's one engine ID. The first user given wins there (and on an engine ID two of them
+list); the others' informs are rejected as wrong digests. The site config warns about it
+(``config.site_warnings``: at startup and in ``vigil check-config``); the listener logs it.
 
 The default port is 1162: the standard port 162 is privileged, so run as root or grant
 ``CAP_NET_BIND_SERVICE`` (``setcap cap_net_bind_service=+ep`` on the interpreter, or
@@ -68,6 +77,7 @@ class V3User:
     priv_protocol: str = "none"
     priv_key: str | None = field(default=None, repr=False)
     engine_ids: tuple[str, ...] = ()
+    name: str = ""  # where it comes from (a credential's name), for messages
 
     def __post_init__(self) -> None:
         _check_usm(self.user, self.auth_protocol, self.auth_key, self.priv_protocol, self.priv_key)
@@ -91,6 +101,10 @@ def _engine_id_bytes(engine_id: str) -> bytes:
         return bytes.fromhex(text)
     except ValueError as err:
         raise ValueError(f"engine ID {engine_id!r} is not hex") from err
+
+
+def _keys(user: V3User) -> tuple[str, str | None, str, str | None]:
+    return (user.auth_protocol, user.auth_key, user.priv_protocol, user.priv_key)
 
 
 def _framed(datagram: bytes) -> bool:
@@ -199,6 +213,7 @@ class TrapListener:
         self._sock: socket.socket | None = None
         self._receiver: _Receiver | None = None
         self._outcome: str | None = None
+        self._parse_errors: tuple[Any, ...] = ()  # pysnmp's snmpInASNParseErrs, snmpInBadVersions
         self._handled = 0
         self._traps = Counter(
             "vigil_traps",
@@ -259,9 +274,15 @@ class TrapListener:
             config.add_transport(snmp, (udp6 if ipv6 else udp).DOMAIN_NAME, transport)
             for i, community in enumerate(self._communities):
                 config.add_v1_system(snmp, f"c{i}", community, securityName=f"community#{i}")
+            registered: dict[tuple[bytes | None, str], V3User] = {}
             for user in self._users:
-                self._add_user(snmp, user)
+                self._add_user(snmp, user, registered)
             self._receiver = _Receiver(snmp, self)
+            mib = snmp.get_mib_builder()
+            self._parse_errors = (
+                *mib.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs"),
+                *mib.import_symbols("__SNMPv2-MIB", "snmpInBadVersions"),
+            )
             self._engine = snmp
             deadline = loop.time() + _OPEN_TIMEOUT
             while transport.transport is None:  # the endpoint is created by a task on this loop
@@ -274,10 +295,26 @@ class TrapListener:
             raise
         log.info("trap listener on udp://%s:%d", *self.address)
 
-    @staticmethod
-    def _add_user(snmp: engine.SnmpEngine, user: V3User) -> None:
-        """Register ``user`` for informs (our engine ID) and for traps from each listed engine."""
+    def _add_user(
+        self, snmp: engine.SnmpEngine, user: V3User, registered: dict[tuple[bytes | None, str], V3User]
+    ) -> None:
+        """Register ``user`` for informs (our engine ID) and for traps from each listed engine.
+
+        USM holds one key set per (engine ID, user name): where an earlier user of the same name
+        has other keys, the earlier one wins (pysnmp would silently replace it) and it is logged.
+        """
         for engine_id in (None, *user.engine_ids):
+            engine_key = None if engine_id is None else _engine_id_bytes(engine_id)
+            earlier = registered.setdefault((engine_key, user.user), user)
+            if earlier is not user:
+                if _keys(earlier) != _keys(user):
+                    where = "informs" if engine_key is None else f"v3 traps from engine 0x{engine_key.hex()}"
+                    log.info(
+                        "trap listener: SNMPv3 user %r is given twice with different keys (%s, %s): "
+                        "for %s the first one's keys are used, the other's are rejected",
+                        user.user, earlier.name or "first", user.name or "second", where,
+                    )
+                continue
             config.add_v3_user(
                 snmp,
                 user.user,
@@ -322,13 +359,17 @@ class TrapListener:
         try:
             if not _framed(datagram):
                 raise ValueError(f"not one BER SEQUENCE ({len(datagram)} bytes)")
+            parse_errors = self._count_parse_errors()
             callback(transport, address, datagram)
         except Exception as err:  # malformed BER raises more than PyAsn1Error (SNMP-NOTES)
             result = "malformed"
             log.debug("trap listener dropped a datagram from %s: %r", address, err)
             self._forget_message_state(failed=True)
         else:
-            result = self._outcome or "rejected"
+            if self._outcome is None and self._count_parse_errors() != parse_errors:
+                result = "malformed"  # a BER SEQUENCE, but no SNMP message pysnmp could read
+            else:
+                result = self._outcome or "rejected"
             self._forget_message_state(failed=False)
         version = _peek_version(datagram)
         if version == "3":
@@ -338,6 +379,10 @@ class TrapListener:
             self._sweep_expiry_slots()
         self._traps.labels(version, result).inc()
         self.counts[result] = self.counts.get(result, 0) + 1
+
+    def _count_parse_errors(self) -> int:
+        """pysnmp's count of datagrams that were no SNMP message (undecodable, unknown version)."""
+        return sum(int(scalar.syntax) for scalar in self._parse_errors)
 
     def _forget_message_state(self, *, failed: bool) -> None:
         """Drop what pysnmp kept of the datagram just handled.

@@ -194,6 +194,62 @@ async def test_v3_trap_from_an_unknown_engine_or_with_a_wrong_key_is_rejected(
     assert harness.metric("3", "rejected") >= 2 and harness.metric("3", "accepted") == 0
 
 
+async def test_a_ber_sequence_that_is_no_snmp_message_is_malformed_not_rejected(harness: Harness) -> None:
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for garbage in ("3003020101", "3003020105", "30050201010400"):  # a version only; v5; no PDU
+            sender.sendto(bytes.fromhex(garbage), harness.listener.address)
+        deadline = time.monotonic() + 2
+        while sum(harness.listener.counts.values()) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        sender.close()
+    assert harness.listener.counts == {"malformed": 3}
+    assert harness.metric("2c", "malformed") == 2 and harness.metric("2c", "rejected") == 0
+    # a real SNMP message the listener refuses is still "rejected"
+    rc, _ = await net_snmp(
+        "snmpinform", "-v", "2c", "-c", "nope", "-t", "0.3", "-r", "0", harness.target, "1", COLD_START
+    )
+    assert rc != 0 and harness.metric("2c", "rejected") == 1
+
+
+async def test_one_user_name_with_two_key_sets_per_engine_id_and_first_wins_for_informs() -> None:
+    """USM holds one key set per (engine ID, user): two "noc" users with their own senders' engine
+    IDs both send v3 traps; informs (all on the listener's engine ID) only with the first's keys."""
+    require_binary("snmptrap")
+    require_binary("snmpinform")
+    north_engine, south_engine = "0x80001f8880000000000001", "0x80001f8880000000000002"
+    queue: asyncio.Queue[Trap] = asyncio.Queue()
+    registry = CollectorRegistry()
+    listener = TrapListener(
+        port=0, communities=[], on_trap=queue.put_nowait, registry=registry,
+        users=[
+            V3User("noc", "sha256", "north-auth-1", "aes", PRIV_KEY, engine_ids=(north_engine,), name="north"),
+            V3User("noc", "sha256", "south-auth-2", "aes", PRIV_KEY, engine_ids=(south_engine,), name="south"),
+        ],
+    )
+    await listener.start()
+    target = "{}:{}".format(*listener.address)
+    try:
+        for engine_id, auth in ((north_engine, "north-auth-1"), (south_engine, "south-auth-2")):
+            rc, out = await net_snmp("snmptrap", *_v3_args("noc", auth), "-e", engine_id, target, "8", LINK_UP)
+            assert rc == 0, out
+            trap = await asyncio.wait_for(queue.get(), 2)
+            assert (trap.version, trap.security_name, trap.trap_oid) == ("3", "noc", LINK_UP)
+        # a sender engine listed for the other key set: rejected, as any wrong key is
+        await net_snmp("snmptrap", *_v3_args("noc", "south-auth-2"), "-e", north_engine, target, "8", LINK_UP)
+        inform = ("-t", "1", "-r", "0", target, "9", COLD_START)
+        rc, out = await net_snmp("snmpinform", *_v3_args("noc", "north-auth-1"), *inform)
+        assert rc == 0, out
+        assert (await asyncio.wait_for(queue.get(), 2)).is_inform
+        rc, out = await net_snmp("snmpinform", *_v3_args("noc", "south-auth-2"), *inform)
+        assert rc != 0 and "uthentication" in out, out
+        await asyncio.sleep(0.1)
+        assert queue.empty()
+    finally:
+        await listener.stop()
+
+
 async def test_a_failing_handler_does_not_stop_the_listener() -> None:
     require_binary("snmptrap")
     seen: list[Trap] = []
