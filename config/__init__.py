@@ -7,6 +7,7 @@ from config.load import (
     load_customers,
     load_site,
     resolve_secret,
+    site_warnings,
     validate_site,
 )
 from config.models import (
@@ -59,5 +60,6 @@ __all__ = [
     "load_site",
     "parse_duration",
     "resolve_secret",
+    "site_warnings",
     "validate_site",
 ]

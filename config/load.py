@@ -11,6 +11,7 @@ import csv
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import yaml
@@ -57,6 +58,7 @@ class LoadedSite:
     config: SiteConfig
     customers: list[Customer]
     source: str
+    warnings: list[ConfigIssue] = dataclass_field(default_factory=list)  # valid, but probably not meant
 
 
 def _loc_path(loc: Iterable[object]) -> str:
@@ -298,6 +300,63 @@ def validate_site(site: SiteConfig, base: Path | None = None) -> list[ConfigIssu
     return issues
 
 
+def _engine_id(text: str) -> str:
+    return text.strip().lower().removeprefix("0x").replace(":", "")
+
+
+def site_warnings(site: SiteConfig, base: Path | None = None) -> list[ConfigIssue]:
+    """What is valid but will not work as the config reads: logged at startup, shown by check-config.
+
+    Two SNMPv3 credentials accepted for traps with the same user name and different keys: USM holds
+    one key set per (engine ID, user name), and informs are all authenticated against vigil's own
+    engine ID, so the trap listener accepts informs with the first one's keys only (it registers
+    the credentials in order: ``traps.credentials``, else ``snmp.credentials``). v3 traps from the
+    engine IDs each lists in ``traps.engine_ids`` are accepted with its own keys, unless two list
+    the same engine ID.
+    """
+    warnings: list[ConfigIssue] = []
+    traps = site.traps
+    if not traps.enabled:
+        return warnings
+    names = traps.credentials if traps.credentials is not None else list(site.snmp.credentials)
+    first: dict[tuple[str, str], tuple[str, tuple[object, ...]]] = {}  # (engine, user) -> credential
+    for name in dict.fromkeys(names):
+        cred = site.snmp.credentials.get(name)
+        if cred is None or cred.version != "3" or not cred.user:
+            continue
+        try:
+            auth = resolve_secret(cred.auth_key, cred.auth_key_env, cred.auth_key_file, base=base)
+            priv = resolve_secret(cred.priv_key, cred.priv_key_env, cred.priv_key_file, base=base)
+        except ValueError:
+            continue  # an error of its own (validate_site)
+        keys = (
+            cred.auth_protocol, auth.get_secret_value() if auth else None,
+            cred.priv_protocol, priv.get_secret_value() if priv else None,
+        )
+        engines = traps.engine_ids.get(name, [])
+        for engine in ("", *dict.fromkeys(_engine_id(e) for e in engines)):
+            winner, winner_keys = first.setdefault((engine, cred.user), (name, keys))
+            if winner == name or winner_keys == keys:
+                continue
+            if not engine:
+                others = " (v3 traps from the engine IDs each lists in traps.engine_ids are accepted with its own keys)"
+                message = (
+                    f"SNMPv3 user '{cred.user}' is also in credential '{winner}' with other keys: the trap "
+                    f"listener authenticates informs against vigil's one engine ID, which holds one key set "
+                    f"per user, so '{winner}' wins and informs sent with the keys of '{name}' are rejected"
+                    f"{others if engines or traps.engine_ids.get(winner) else ''}; give '{name}' another user name"
+                )
+                warnings.append(ConfigIssue(f"snmp.credentials.{name}.user", message))
+            else:
+                message = (
+                    f"engine ID {engine} is listed for SNMPv3 user '{cred.user}' by credentials '{winner}' and "
+                    f"'{name}' with other keys: '{winner}' wins, v3 traps from it with the keys of '{name}' "
+                    "are rejected"
+                )
+                warnings.append(ConfigIssue(f"traps.engine_ids.{name}", message))
+    return warnings
+
+
 def load_customers(path: Path, site: SiteConfig) -> tuple[list[Customer], list[ConfigIssue]]:
     """Read the customers CSV (header: account,phone,area,element[,grade,language,name,sms])."""
     issues: list[ConfigIssue] = []
@@ -368,4 +427,4 @@ def load_site(path: str | Path) -> LoadedSite:
         issues.extend(cissues)
     if issues:
         raise ConfigError(source, issues)
-    return LoadedSite(site, customers, source)
+    return LoadedSite(site, customers, source, site_warnings(site, base=path.parent))

@@ -51,6 +51,10 @@ def check_config(path: Annotated[Path, typer.Argument(help="YAML site config")])
         for problem in err.problems:
             err_console.print(f"  [red]✗[/] [bold]{escape(str(err.path))}[/]: {escape(problem)}", highlight=False)
         raise typer.Exit(1) from None
+    for warning in site.warnings:  # valid, but will not work as it reads
+        err_console.print(
+            f"  [yellow]⚠ warning[/] [bold]{escape(warning.path)}[/]: {escape(warning.message)}", highlight=False
+        )
     console.print(
         f"[green]✓[/] {path}: site '{cfg.site}', {len(cfg.areas)} areas, {len(cfg.elements)} elements, "
         f"{len(site.customers)} customers, {len(cfg.alerts.receivers)} receivers, {len(profiles)} device profiles"

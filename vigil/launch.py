@@ -112,6 +112,8 @@ async def launch(
     else:
         loaded = load_site(config)
         site, customers, source = loaded.config, loaded.customers, str(config)
+        for warning in loaded.warnings:
+            log.warning("%s: %s: %s", config, warning.path, warning.message)
 
     if host is None or port is None:
         host, _, p = site.http.listen.rpartition(":")

@@ -224,3 +224,53 @@ def test_a_bad_public_url_is_named(tmp_path, monkeypatch, url):
     monkeypatch.setenv("VIGIL_TEST_AUTH", "x")
     issues = issues_of(write(tmp_path, GOOD + f"http: {{public_url: \"{url}\"}}\n"))
     assert "http.public_url" in issues and "http(s)://HOST[:PORT][/PATH]" in issues["http.public_url"], issues
+
+
+# -- warnings: valid configs that will not work as they read -------------------------------------
+
+TWO_NOC = GOOD.replace(
+    "         priv_protocol: aes, priv_key_file: priv.key}\n",
+    "         priv_protocol: aes, priv_key_file: priv.key}\n"
+    "    v3-south: {version: \"3\", user: noc, auth_protocol: sha, auth_key: south-auth,\n"
+    "               priv_protocol: aes, priv_key: south-priv}\n",
+)
+
+
+def test_same_v3_user_with_other_keys_is_a_warning_naming_both_and_the_winner(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "authsecret")
+    loaded = load_site(write(tmp_path, TWO_NOC))  # valid: traps with per-device engine IDs work
+    (warning,) = loaded.warnings
+    assert warning.path == "snmp.credentials.v3-south.user"
+    assert "'noc'" in warning.message and "'v3'" in warning.message and "'v3-south'" in warning.message
+    assert "'v3' wins" in warning.message and "informs" in warning.message
+
+
+def test_same_v3_user_warning_follows_the_trap_credentials_and_their_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "authsecret")
+    first_south = TWO_NOC + "traps: {credentials: [v3-south, v3]}\n"
+    (warning,) = load_site(write(tmp_path, first_south)).warnings
+    assert warning.path == "snmp.credentials.v3.user" and "'v3-south' wins" in warning.message
+    only_one = TWO_NOC + "traps: {credentials: [v3]}\n"
+    assert load_site(write(tmp_path, only_one)).warnings == []
+    disabled = TWO_NOC + "traps: {enabled: false}\n"
+    assert load_site(write(tmp_path, disabled)).warnings == []
+
+
+def test_same_v3_user_with_the_same_keys_is_no_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "south-auth")
+    (tmp_path / "priv.key").write_text("south-priv\n")
+    same = TWO_NOC.replace("priv_key_file: priv.key}", "priv_key: south-priv}")
+    assert load_site(write(tmp_path, same)).warnings == []
+
+
+def test_an_engine_id_listed_for_both_credentials_of_one_user_is_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_TEST_AUTH", "authsecret")
+    engines = TWO_NOC + (
+        "traps: {engine_ids: {v3: ['0x80001f8880aabbccdd'],"
+        " v3-south: ['80:00:1f:88:80:aa:bb:cc:dd', '0x8000000001']}}\n"
+    )
+    warnings = {w.path: w.message for w in load_site(write(tmp_path, engines)).warnings}
+    assert set(warnings) == {"snmp.credentials.v3-south.user", "traps.engine_ids.v3-south"}
+    assert "80001f8880aabbccdd" in warnings["traps.engine_ids.v3-south"]
+    assert "'v3' wins" in warnings["traps.engine_ids.v3-south"]
+    assert "accepted with its own keys" in warnings["snmp.credentials.v3-south.user"]

@@ -60,6 +60,24 @@ def test_check_config_prints_every_error_with_its_path(tmp_path: Path) -> None:
         assert path in done.stderr, done.stderr
 
 
+def test_check_config_warns_about_one_v3_user_with_two_key_sets(tmp_path: Path) -> None:
+    import json
+
+    site = {
+        "site": "two-keys",
+        "snmp": {"credentials": {
+            "north": {"version": "3", "user": "noc", "auth_protocol": "sha", "auth_key": "north-auth-1"},
+            "south": {"version": "3", "user": "noc", "auth_protocol": "sha", "auth_key": "south-auth-2"},
+        }},
+        "elements": [{"name": "n-1", "address": "udp://127.0.0.1:16100", "credential": "north"}],
+    }
+    (tmp_path / "site.yaml").write_text(json.dumps(site), encoding="utf-8")
+    done = vigil("check-config", str(tmp_path / "site.yaml"))
+    assert done.returncode == 0, done.stderr  # valid: a warning, not an error
+    assert "warning" in done.stderr and "snmp.credentials.south.user" in done.stderr, done.stderr
+    assert "'noc'" in done.stderr and "'north' wins" in done.stderr, done.stderr
+
+
 def test_check_config_prints_a_message_with_brackets_as_it_is(tmp_path: Path) -> None:
     """"http(s)://HOST[:PORT][/PATH]" is text, not console markup (it was a MarkupError traceback)."""
     text = EXAMPLE.read_text(encoding="utf-8")
