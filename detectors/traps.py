@@ -173,6 +173,8 @@ class TrapRules:
                 rule = EnterpriseRule(alertname, Severity(severity))
             self.enterprise[oid] = rule
         self._active: dict[Labels, _Active] = {}
+        # InterfaceDown alerts without ifIndex still firing from before a restart (see restore)
+        self._unindexed_down: set[Labels] = set()
         self._links: dict[tuple[str, str], _Link] = {}  # (element, ifIndex) -> what is known
         self._link_tracker: ConditionTracker[tuple[str, str]] = ConditionTracker(
             for_=0.0, keep_firing_for=keep_firing_for, damping=damping
@@ -204,10 +206,13 @@ class TrapRules:
     def restore(self, firing: Sequence[Mapping[str, str]], now: float) -> int:
         """Take back the ``InterfaceDown`` alerts still firing from before a restart (their labels,
         e.g. from the alert store), so the port's next "up" -- polled or a linkUp -- resolves them.
-        Returns how many were taken back; other alerts and ports without ifIndex are skipped."""
+        Returns how many were taken back; other alerts and ports without ifIndex are skipped (an
+        alert from a linkDown without ifIndex is only remembered: a linkUp without one resolves it)."""
         taken = 0
         for labels in firing:
             element, index = labels.get("element"), labels.get("ifIndex")
+            if labels.get("alertname") == INTERFACE_DOWN and element and not index:
+                self._unindexed_down.add(_labels(INTERFACE_DOWN, element, Severity.CRITICAL))
             if labels.get("alertname") != INTERFACE_DOWN or not element or not index:
                 continue
             key = (element, index)
@@ -354,7 +359,7 @@ class TrapRules:
             if down:
                 summary = f"Interface (no ifIndex in the trap) on {trap.source} went down ({what} trap)"
                 return self._fire(trap, labels, Severity.CRITICAL, what, summary, None)
-            return self._unknown_up(trap, labels, "(no ifIndex in the trap)")
+            return self._up_without_if_index(trap, labels)
         key = (trap.source, if_index)
         if self._subscriber_line(key):  # a customer's modem going off: no port down for the NOC
             return self._drop_subscriber_line(key, trap.received_at)
@@ -497,6 +502,14 @@ class TrapRules:
         if labels not in link.open:
             link.open.append(labels)
         return event
+
+    def _up_without_if_index(self, trap: Trap, labels: Labels) -> list[Event]:
+        """A linkUp naming no interface resolves the element's linkDown that named none, if one is
+        open (fired here, or firing before a restart); otherwise there is nothing to resolve."""
+        if labels in self._active or labels in self._unindexed_down:
+            self._unindexed_down.discard(labels)
+            return self._unknown_up(trap, labels, "(no ifIndex in the trap)")
+        return []
 
     def _unknown_up(self, trap: Trap, labels: Labels, interface: str) -> list[Event]:
         summary = f"Interface {interface} on {trap.source} is up again (linkUp trap)"

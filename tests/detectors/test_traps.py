@@ -98,6 +98,22 @@ def test_link_up_without_a_known_link_down_still_resolves_deterministically() ->
     assert up.resolved_at == 2000.0
 
 
+def test_link_up_without_if_index_resolves_only_what_a_link_down_without_one_opened() -> None:
+    rules = TrapRules()
+    assert rules.update(trap(LINK_UP, at=900.0)) == []  # nothing down: nothing to resolve (or log)
+    [down] = rules.update(trap(LINK_DOWN, at=1000.0))
+    [up] = rules.update(trap(LINK_UP, at=1100.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+    assert rules.update(trap(LINK_UP, at=1200.0)) == []  # resolved already
+    # vigil restarted while it was firing: restore() remembers it, the next linkUp resolves it
+    [down] = rules.update(trap(LINK_DOWN, at=1300.0))
+    restarted = TrapRules()
+    assert restarted.restore([dict(down.labels)], 1400.0) == 0  # no port to watch
+    [up] = restarted.update(trap(LINK_UP, at=1500.0))
+    assert up.state is EventState.RESOLVED and up.fingerprint == down.fingerprint
+    assert restarted.update(trap(LINK_UP, at=1600.0)) == []
+
+
 @pytest.mark.parametrize("oid", [COLD_START, WARM_START])
 def test_restart_fires_now_and_resolves_itself_after_the_hold(oid: str) -> None:
     rules = TrapRules(restart_hold=120.0)
