@@ -338,7 +338,7 @@ class Runtime:
                     V3User(
                         user=target.user or "", auth_protocol=target.auth_protocol, auth_key=target.auth_key,
                         priv_protocol=target.priv_protocol, priv_key=target.priv_key,
-                        engine_ids=tuple(cfg.engine_ids.get(name, ())),
+                        engine_ids=tuple(cfg.engine_ids.get(name, ())), name=name,
                     )
                 )
             else:
