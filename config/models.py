@@ -85,6 +85,13 @@ def parse_duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def http_url(value: str, what: str) -> str:
+    """``value`` if it is an ``http(s)://HOST[:PORT][/PATH]`` URL; ValueError naming ``what`` otherwise."""
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise ValueError(f"url must be http(s)://HOST[:PORT][/PATH], {what}")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -211,9 +218,7 @@ class WebhookConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
-            raise ValueError("url must be http(s)://HOST[:PORT][/PATH], the receiver's webhook URL")
-        return value
+        return http_url(value, "the receiver's webhook URL")
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -312,9 +317,7 @@ class AlertmanagerConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
-            raise ValueError("url must be http(s)://HOST[:PORT][/PATH], Alertmanager's base URL")
-        return value
+        return http_url(value, "Alertmanager's base URL")
 
     @property
     def send_resolved(self) -> bool:
@@ -323,9 +326,7 @@ class AlertmanagerConfig(_Model):
 
 
 def _robot_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
-        raise ValueError("url must be the robot's http(s) webhook URL")
-    return value
+    return http_url(value, "the robot's http(s) webhook URL")
 
 
 # A mobile number as the chat vendors take it: digits, optionally +86 / 86- prefixed.
