@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 import uuid
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
@@ -167,8 +168,18 @@ class _Metrics:
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _STOP_WORDS = frozenset({"TD", "0000", "STOP", "UNSUBSCRIBE", "退订"})
 _START_WORDS = frozenset({"KT", "START", "开通", "订阅"})
+
+
+def _keyword(text: str) -> str:
+    """A customer's reply as a keyword: full-width letters as typed on a Chinese keyboard
+    ("ＴＤ") folded to ASCII (NFKC), upper case, without spaces or punctuation ("退订。", "TD!")."""
+    folded = unicodedata.normalize("NFKC", text).upper()
+    return "".join(ch for ch in folded if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
+
+
 _PLANNED_TAG = "[planned maintenance] "  # title prefix of an incident inside a maintenance window
 _OVERRUN_TAG = "[maintenance overrun] "  # ... once the window is over and the fault persists
+
 
 class ContingencyManager:
     """Opens, runs and resolves incidents from detector events; sends due customer SMS."""
@@ -445,12 +456,18 @@ class ContingencyManager:
             by_element.setdefault(top, []).append(fp)
         fingerprints = dict(incident.fingerprints)
         for element, fps in sorted(by_element.items()):
+            labels = {"element": element}
+            # planned works there (a window on the element) stay planned: texts held, amber banner
+            window = self._window(labels)
+            if window is not None and window.ends_at <= now:
+                window = None
             plan = build_plan(self._topology, self._config, element,
-                              f"still faulty after {incident.element} recovered", labels={"element": element})
+                              f"still faulty after {incident.element} recovered", labels=labels, maintenance=window)
             child = IncidentRecord(
                 key=element, open_key=element, element=element, status=IncidentStatus.OPEN.value,
-                title=f"{element}: still faulty after {incident.element} recovered, "
-                      f"{len(plan.customers)} customer(s) affected",
+                title=(_PLANNED_TAG if window is not None else "")
+                + f"{element}: still faulty after {incident.element} recovered, "
+                f"{len(plan.customers)} customer(s) affected",
                 areas=[a.id for a in plan.areas], plan=plan.to_json(),
                 fingerprints={fp: EventState.FIRING.value for fp in fps},
                 event_elements={fp: firing[fp] for fp in fps}, opened_at=now,
@@ -466,14 +483,16 @@ class ContingencyManager:
                     .values(incident_id=child.id)
                     .execution_options(synchronize_session=False)
                 )
-            # texts still held (planned works above, now over) go when this fault's own would
-            session.execute(
-                update(SmsMessage)
-                .where(SmsMessage.incident_id == child.id, SmsMessage.kind == "outage",
-                       SmsMessage.status == SmsStatus.QUEUED.value, SmsMessage.due_at > now + plan.hold_down)
-                .values(due_at=now + plan.hold_down)
-                .execution_options(synchronize_session=False)
-            )
+            queued = (SmsMessage.incident_id == child.id, SmsMessage.kind == "outage",
+                      SmsMessage.status == SmsStatus.QUEUED.value)
+            if window is not None:  # held for this element's own works, cancelled if it clears first
+                session.execute(update(SmsMessage).where(*queued, SmsMessage.due_at < window.ends_at)
+                                .values(due_at=self._outage_due(session, child, plan, now))
+                                .execution_options(synchronize_session=False))
+            else:  # texts still held (planned works above, now over) go when this fault's own would
+                session.execute(update(SmsMessage).where(*queued, SmsMessage.due_at > now + plan.hold_down)
+                                .values(due_at=now + plan.hold_down)
+                                .execution_options(synchronize_session=False))
             for fp in fps:
                 fingerprints.pop(fp, None)
             self._timeline(session, incident.id, now,
@@ -916,7 +935,7 @@ class ContingencyManager:
         STOP, 退订) stops outage texts to that number, "KT" (START, 开通) starts them again.
         Returns the confirmation to send back, or None for anything else (no reply, nothing
         stored). Unsent outage texts to a number that stops are cancelled."""
-        keyword = "".join(ch for ch in text.strip().upper() if not ch.isspace())
+        keyword = _keyword(text)
         action = "stop" if keyword in _STOP_WORDS else "start" if keyword in _START_WORDS else None
         if action is None:
             self._metrics.inbound_action("ignored")

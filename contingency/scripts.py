@@ -86,6 +86,17 @@ def _hhmm(ts: float) -> str:
     return _local(ts).strftime("%H:%M")
 
 
+def _until(ts: float, since: float, language: str) -> str:
+    """A time customers read as a deadline: ``16:00`` on the incident's own day, with the date
+    otherwise (``12月7日16:00`` / ``16:00 on 7 Dec``): an ETA days away is not "today"."""
+    at, day = _local(ts), _local(since).date()
+    if at.date() == day:
+        return at.strftime("%H:%M")
+    if language == "zh-CN":
+        return f"{at.month}月{at.day}日{at:%H:%M}"
+    return f"{at:%H:%M} on {at.day} {at:%b}"
+
+
 def _make_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("contingency", "templates"),
@@ -96,6 +107,7 @@ def _make_env() -> jinja2.Environment:
     )
     env.filters["datetime"] = _datetime
     env.filters["hhmm"] = _hhmm
+    env.filters["until"] = _until
     return env
 
 

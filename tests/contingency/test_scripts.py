@@ -68,6 +68,16 @@ def test_outage_sms_with_eta_and_restored() -> None:
     assert sms_segments(restored_en) == 1
 
 
+def test_an_eta_on_another_day_carries_its_date() -> None:
+    """T0 is 10:13 on 23 Nov (UTC+8): an ETA the next days is texted and scripted with its date."""
+    view = IncidentView(**{**{f: getattr(VIEW, f) for f in VIEW.__slots__}, "eta": T0 + 2 * 86400 + 7200})
+    assert "预计11月25日12:13前恢复" in render_sms("outage", "zh-CN", view)
+    assert "expected back by 12:13 on 25 Nov" in render_sms("outage", "en", view)
+    assert "预计 11月25日12:13 前恢复" in render_script("zh-CN", view)
+    assert "by 12:13 on 25 Nov" in render_script("en", view)
+    assert sms_segments(render_sms("outage", "zh-CN", view)) == 1
+
+
 def test_outage_sms_en_fits_one_segment() -> None:
     text = render_sms("outage", "en", VIEW)
     assert "Yuexiu" in text and sms_segments(text) == 1
