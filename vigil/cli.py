@@ -122,6 +122,7 @@ def run(
 ) -> None:
     """Run vigil. Without --config it starts the built-in lab network with a scheduled fault."""
     from collectors.profiles import ProfileError
+    from vigil.db import DatabaseDriverMissing
     from vigil.launch import launch
 
     logging.basicConfig(
@@ -148,6 +149,9 @@ def run(
         raise typer.Exit(1) from None
     except ProfileError as err:
         err_console.print(f"[bold red]device profile error:[/] {escape(str(err))}", highlight=False)
+        raise typer.Exit(1) from None
+    except DatabaseDriverMissing as err:
+        err_console.print(f"[bold red]cannot start:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as err:  # e.g. the HTTP or a lab port is taken
         err_console.print(f"[bold red]cannot start:[/] {escape(str(err))}", highlight=False, soft_wrap=True)

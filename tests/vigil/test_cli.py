@@ -119,3 +119,21 @@ def test_run_and_poll_reject_bad_options() -> None:
     assert vigil("run", "--speedup", "0").returncode == 2
     assert vigil("poll", "udp://127.0.0.1:161", "--interval", "0").returncode == 2
     assert vigil("poll", "udp://127.0.0.1:99999").returncode == 2  # port out of range
+
+
+def test_run_without_the_postgresql_driver_says_what_to_install(tmp_path: Path) -> None:
+    """`vigil run --db postgresql+psycopg://...` where psycopg is not installed: one line naming the
+    package to install (and no password), not a ModuleNotFoundError traceback."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['psycopg'] = None\n", encoding="utf-8")
+    done = subprocess.run(
+        [*vigil_command(), "run", "--db", "postgresql+psycopg://vigil:pw-Secret@127.0.0.1:1/vigil",
+         "--data-dir", str(tmp_path / "data"), "--duration", "5"],
+        capture_output=True, text=True, timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(hide)},
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "pw-Secret" not in done.stderr, done.stderr[-2000:]
+    [line] = [ln for ln in done.stderr.splitlines() if "cannot start" in ln]
+    assert "psycopg" in line and "pip install 'vigil[postgres]'" in line, line
