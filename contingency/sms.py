@@ -32,6 +32,7 @@ import httpx
 
 from config.load import resolve_secret
 from config.models import SmsConfig
+from config.redact import redact_secrets
 from contingency.errors import SmsPermanentError, SmsRetryableError
 from contingency.scripts import is_gsm7, sms_segments
 from contingency.store import SmsDelivery
@@ -184,6 +185,7 @@ class KannelSmsSink:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/") + "/cgi-bin/sendsms" if "/cgi-bin/" not in url else url
+        self._shown_url = redact_secrets(self.url)  # what error texts (logged, stored) name
         self.sender = sender
         # vigil's delivery-report callback with its query so far (``...?token=...``); None: no DLR
         self.dlr_url = dlr_url
@@ -211,19 +213,25 @@ class KannelSmsSink:
         try:
             response = self._client.get(self.url, params=params)
         except httpx.TimeoutException as err:
-            raise SmsRetryableError(phone, f"kannel {self.url}: timed out", message_id=message_id) from err
+            raise SmsRetryableError(phone, f"kannel {self._shown_url}: timed out", message_id=message_id) from err
         except httpx.HTTPError as err:
-            raise SmsRetryableError(phone, f"kannel {self.url}: {type(err).__name__}: {err}",
+            raise SmsRetryableError(phone, self._scrub(f"kannel {self._shown_url}: {type(err).__name__}: {err}"),
                                     message_id=message_id) from err
         body = response.text.strip()[:200]
         if response.status_code >= 500 or response.status_code == 429:
-            raise SmsRetryableError(phone, f"kannel {self.url}: HTTP {response.status_code} {body}",
+            raise SmsRetryableError(phone, self._scrub(f"kannel {self._shown_url}: HTTP {response.status_code} {body}"),
                                     message_id=message_id)
         if response.status_code >= 400 or not body.startswith(("0:", "3:")):
-            raise SmsPermanentError(phone, f"kannel {self.url}: HTTP {response.status_code} {body}",
+            raise SmsPermanentError(phone, self._scrub(f"kannel {self._shown_url}: HTTP {response.status_code} {body}"),
                                     message_id=message_id)
         with self._lock:
             self._sent.add(message_id)
+
+    def _scrub(self, text: str) -> str:
+        """An error text without the sendsms password (a gateway may echo its query back)."""
+        text = redact_secrets(text)
+        password = self._auth["password"]
+        return text.replace(password, "***") if len(password) >= 4 else text
 
     def close(self) -> None:
         self._client.close()

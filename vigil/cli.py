@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from config import ConfigError, load_site
+from config.redact import RedactSecrets
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vigil: proactive care for telecom customers.")
 console = Console()
@@ -131,6 +132,14 @@ def run(
         stream=sys.stderr,
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO: Kannel's sendsms carries its password, the
+    # dlr-url vigil's write token, and each customer's number and text
+    if log_level.lower() != "debug":
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:  # and no line names a password or token anyway
+        handler.addFilter(RedactSecrets())
     host, port = _host_port(http, "--http") if http is not None else (None, None)
     if speedup is not None and speedup <= 0:
         raise typer.BadParameter("--speedup must be > 0")
