@@ -204,7 +204,8 @@ class ContingencyManager:
         self._clock = clock
         self._metrics = _Metrics(registry)
         self._outbox = SmsOutbox(sessions, sink, on_result=self._metrics.sms_result, audit=self._audit)
-        # handle() and tick() may run on different scheduler threads; one at a time
+        # handle() and tick() may run on different scheduler threads; one at a time through the
+        # state transitions (never held while texts are sent: see tick())
         self._lock = threading.RLock()
         # caller lookups (web threads) read a per-incident phone index; its own small lock
         self._caller_index: dict[int, _CallerIndex] = {}
@@ -851,16 +852,21 @@ class ContingencyManager:
 
         Sending is :class:`~contingency.outbox.SmsOutbox`'s: ``batch`` texts per claim, and no new
         claim after ``budget`` seconds, so a big outage's hundred thousand texts never hold the
-        manager for minutes (a resolve or a new fault is handled between two ticks).
+        manager for minutes.
+
+        The manager's lock covers only following the maintenance windows (state transitions),
+        never the sends: the outbox claims its rows in a transaction of their own (queued ->
+        sending, never taken twice) and sends outside any lock, so a gateway that hangs for its
+        whole timeout per text never delays :meth:`handle` (new incidents, banners, resolves).
         """
         with self._lock:
             now = self._clock()
             self._follow_maintenance(now)
-            sent_by_incident = self._outbox.send_due(now, budget=budget, batch=batch)
-            for incident_id, n in sent_by_incident.items():
-                self._audit(incident_id, StepKind.SEND_SMS, StepStatus.TRIGGERED, now,
-                            detail=f"{n} SMS sent")
-            return sum(sent_by_incident.values())
+        sent_by_incident = self._outbox.send_due(now, budget=budget, batch=batch)
+        for incident_id, n in sent_by_incident.items():
+            self._audit(incident_id, StepKind.SEND_SMS, StepStatus.TRIGGERED, now,
+                        detail=f"{n} SMS sent")
+        return sum(sent_by_incident.values())
 
     def _refresh_gauge(self) -> None:
         if not self._metrics.enabled:

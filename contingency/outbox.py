@@ -7,6 +7,12 @@ per text, idempotent per ``message_id``), *record* (one transaction writes the b
 A retryable failure goes back to queued with an exponential back-off; a permanent one (or a sink
 bug: we cannot know the text was not delivered) is failed for good; a crash between claim and
 record leaves rows in "sending", never sent twice. Measured in ``benchmarks/contingency.py``.
+
+No lock is held while texts are sent: claim and record are transactions of their own, and the
+send in between is network time (a Kannel that never answers costs its timeout per text). The
+caller must not hold a lock others wait on across :meth:`SmsOutbox.send_due` (the contingency
+manager claims nothing under its lock). A sink with ``max_concurrent_sends`` > 1 (Kannel) gets a
+batch's texts that many at a time, so one slow request does not hold up the texts behind it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from sqlalchemy import select, update
@@ -80,7 +87,10 @@ class SmsOutbox:
         ``on_result(kind, result[, n])`` for "sent", "retried", "failed" and "cancelled" (metrics).
     audit : callable
         ``audit(incident_id, StepKind.SEND_SMS, StepStatus.FAILED, at, detail=..., error_code=...,
-        error_message=...)`` for each failed attempt.
+        error_message=...)`` for each failed attempt (called from the sending threads).
+    concurrency : int, optional
+        How many texts of a batch are sent at a time; default: the sink's ``max_concurrent_sends``
+        (1 if it has none: the file and console sinks keep their order).
     """
 
     def __init__(
@@ -90,11 +100,15 @@ class SmsOutbox:
         *,
         on_result: Callable[..., None],
         audit: Callable[..., None],
+        concurrency: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._sink = sink
         self._on_result = on_result
         self._audit = audit
+        if concurrency is None:
+            concurrency = int(getattr(sink, "max_concurrent_sends", 1) or 1)
+        self._concurrency = max(1, concurrency)
 
     def send_due(self, now: float, *, budget: float = 1.0, batch: int = 200) -> Tally[int]:
         """Send texts due at ``now``, batch after batch, claiming no new batch after ``budget``
@@ -105,7 +119,7 @@ class SmsOutbox:
             claimed = self._claim(now, batch)
             if not claimed:
                 break
-            outcomes = [self._send(row, now) for row in claimed]
+            outcomes = self._send_batch(claimed, now)
             self._record(claimed, outcomes, now)
             for row, (status, _, _) in zip(claimed, outcomes, strict=True):
                 if status is SmsStatus.SENT:
@@ -151,6 +165,14 @@ class SmsOutbox:
                 .execution_options(synchronize_session=False)
             ).all()
         return sorted((_Claimed(*r) for r in rows), key=lambda c: c.id)
+
+    def _send_batch(self, claimed: list[_Claimed], now: float) -> list[Outcome]:
+        """Send claimed texts, up to ``concurrency`` at a time; outcomes in ``claimed``'s order."""
+        workers = min(self._concurrency, len(claimed))
+        if workers <= 1:
+            return [self._send(row, now) for row in claimed]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vigil-sms") as pool:
+            return list(pool.map(lambda row: self._send(row, now), claimed))
 
     def _send(self, row: _Claimed, now: float) -> Outcome:
         """Send one claimed text: (new status, error, next due time for a retry)."""

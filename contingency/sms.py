@@ -172,6 +172,10 @@ class ConsoleSmsSink:
 class KannelSmsSink:
     """Sends through a Kannel gateway's ``/cgi-bin/sendsms`` (see the module docstring)."""
 
+    # the outbox sends a batch this many requests at a time (thread-safe: one httpx.Client), so
+    # a gateway slow to answer costs a batch its timeout about batch / 8 times, not once per text
+    max_concurrent_sends = 8
+
     def __init__(
         self,
         url: str,
