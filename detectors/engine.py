@@ -817,7 +817,12 @@ class DetectionEngine:
         det = self._outlier
         scores = det.score_samples(feats, elements=elems)
         outlier = scores < -det.threshold  # NaN compares False
-        det.partial_fit(feats, elements=elems)
+        # Like the baseline, the element's history does not learn a fault (a rule holding on one
+        # of its series): learnt, the fault became "normal" (back to normal mid-fault) and the
+        # healthy element an outlier once it cleared.
+        faulty = np.unique(self._elem[cols][self._held[cols]])
+        learn = ~np.isin(elems, faulty)
+        det.partial_fit(feats[learn], elements=elems[learn])
         if now - self._last_refit >= self.outlier_refit_interval:
             # centres every interval; trees when there are none yet, then every 12 intervals
             stale = not det.trees_ or now - self._last_trees >= 12 * self.outlier_refit_interval
@@ -1071,11 +1076,12 @@ class DetectionEngine:
             summary = f"{what.capitalize()} under {element} back to normal"
         else:
             summary = f"{n_bad} of {n_total} {what} under {element} degraded together"
+        # the episode's degraded children, not just those still marked at this moment: the
+        # RESOLVED notification the NOC closes the case with names what degraded
         previous = self._active.get((family, p))
-        if not members and previous is not None:
-            children = dict(previous.annotations).get("children", "")
-        else:
-            children = ",".join(members)
+        seen = dict(previous.annotations).get("children", "").split(",") if previous is not None else []
+        seen = [c for c in seen if c]
+        children = ",".join(seen + [m for m in members if m not in set(seen)])
         return Event(
             name=COLLECTIVE_DEGRADATION,
             element=element,
