@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from config.models import ContingencyConfig
 from contingency.errors import (
@@ -54,6 +54,7 @@ from contingency.store import (
     TicketEvent,
     TicketRecord,
     TicketStatus,
+    plan_summary,
 )
 from contingency.topology import Topology, normalize_phone
 from detectors.event import Event, EventState
@@ -209,6 +210,7 @@ class ContingencyManager:
         self._lock = threading.RLock()
         # caller lookups (web threads) read a per-incident phone index; its own small lock
         self._caller_index: dict[int, _CallerIndex] = {}
+        self._summaries: dict[int, dict[str, Any]] = {}  # closed incidents stored without plan_summary
         self._pending_splits: list[int] = []  # incidents split off by a resolve, their steps still to run
         self._index_lock = threading.Lock()
         self.open_steps: dict[StepKind, StepHandler] = {
@@ -1044,38 +1046,64 @@ class ContingencyManager:
     # ------------------------------------------------------------------ queries
 
     def list_incidents(self) -> list[dict[str, Any]]:
-        """Every incident, newest first, with its ticket number, SMS counts and audit steps."""
+        """Every incident, newest first, with its ticket number, SMS counts and audit steps.
+
+        Polled by every agent page: reads each incident's ``plan_summary``, never its plan (the
+        snapshot of every customer); a row without one (written by an older vigil) has its
+        plan read once, and kept once the incident is closed (a closed plan never changes).
+        """
         with self._sessions() as session:
             incidents = list(session.scalars(
-                select(IncidentRecord).order_by(IncidentRecord.opened_at.desc(),
-                                                IncidentRecord.id.desc())))
+                select(IncidentRecord).options(defer(IncidentRecord.plan))
+                .order_by(IncidentRecord.opened_at.desc(), IncidentRecord.id.desc())))
             out: list[dict[str, Any]] = []
             for inc in incidents:
-                plan = Plan.from_json(inc.plan)
+                summary = inc.plan_summary or self._summary_of(session, inc)
+                window = summary.get("maintenance")
+                maintenance = None if not window else MaintenanceWindow.from_json(window)
                 ticket = self._ticket(session, inc.id)
                 steps = session.scalars(select(IncidentStep).where(
                     IncidentStep.incident_id == inc.id).order_by(IncidentStep.id))
-                sms = Tally(f"{k}_{s}" for k, s in session.execute(
-                    select(SmsMessage.kind, SmsMessage.status)
-                    .where(SmsMessage.incident_id == inc.id)))
+                sms = {f"{k}_{s}": n for k, s, n in session.execute(
+                    select(SmsMessage.kind, SmsMessage.status, func.count())
+                    .where(SmsMessage.incident_id == inc.id)
+                    .group_by(SmsMessage.kind, SmsMessage.status))}
                 out.append({
                     "id": inc.id, "key": inc.key, "element": inc.element, "title": inc.title,
                     "status": inc.status, "opened_at": _iso(inc.opened_at),
                     "resolved_at": _iso(inc.resolved_at),
-                    "areas": [{"id": a.id, "name": a.name, "name_zh": a.name_zh}
-                              for a in plan.areas],
-                    "customers": len(plan.customers), "cause": plan.cause,
+                    "areas": [{"id": a["id"], "name": a["name"], "name_zh": a.get("name_zh", "")}
+                              for a in summary["areas"]],
+                    "customers": summary["customers"], "cause": summary["cause"],
                     "eta": _iso(inc.eta),
-                    "maintenance": None if plan.maintenance is None else {
-                        **plan.maintenance.to_json(), "starts_at": _iso(plan.maintenance.starts_at),
-                        "ends_at": _iso(plan.maintenance.ends_at), "over": plan.maintenance_over},
+                    "maintenance": None if maintenance is None else {
+                        **maintenance.to_json(), "starts_at": _iso(maintenance.starts_at),
+                        "ends_at": _iso(maintenance.ends_at), "over": summary["maintenance_over"]},
                     "ticket": ticket.number if ticket else None,
-                    "events": dict(inc.fingerprints), "sms": dict(sms),
+                    "events": dict(inc.fingerprints), "sms": sms,
                     "steps": [{"kind": s.kind, "status": s.status, "detail": s.detail,
                                "error_code": s.error_code, "error_message": s.error_message,
                                "at": _iso(s.at)} for s in steps],
                 })
             return out
+
+    def _summary_of(self, session: Session, incident: IncidentRecord) -> dict[str, Any]:
+        """``plan_summary`` of an incident stored without one: from its plan, kept per closed incident."""
+        with self._index_lock:
+            cached = self._summaries.get(incident.id)
+        if cached is not None:
+            return cached
+        summary = plan_summary(session.scalar(select(IncidentRecord.plan).where(IncidentRecord.id == incident.id)))
+        if incident.status != IncidentStatus.OPEN.value:
+            with self._index_lock:
+                self._summaries[incident.id] = summary
+        return summary
+
+    def open_incidents(self) -> int:
+        """How many incidents are open (one COUNT: /healthz and the status API poll it)."""
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(IncidentRecord)
+                                  .where(IncidentRecord.status == IncidentStatus.OPEN.value)) or 0
 
     def _callers_of(self, session: Session, incident_id: int) -> _CallerIndex:
         """The customers of an open incident by normalised phone. Plans never change whom they

@@ -6,6 +6,7 @@ simulated clock round-trips exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 __all__ = [
     "BannerRecord",
@@ -37,6 +38,7 @@ __all__ = [
     "TicketEvent",
     "TicketRecord",
     "TicketStatus",
+    "plan_summary",
 ]
 
 
@@ -132,6 +134,27 @@ class IncidentRecord(ContingencyBase):
     # fingerprint -> element of each event (events below the incident's element join it); None on
     # incidents opened before vigil recorded it: every event is then on ``element``
     event_elements: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # what the incident list shows of ``plan`` (areas, customer count, cause, maintenance),
+    # kept in step with it on every assignment: listing incidents never reads the snapshots of
+    # 100,000 customers. NULL on a row written without it (read ``plan`` then).
+    plan_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    @validates("plan")
+    def _summarise(self, _key: str, plan: dict[str, Any]) -> dict[str, Any]:
+        self.plan_summary = plan_summary(plan)
+        return plan
+
+
+def plan_summary(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The incident list's part of a stored plan (``Plan.to_json()``): its areas, the number of
+    its customers, its cause and its maintenance window (and whether that is over)."""
+    return {
+        "areas": [dict(a) for a in plan.get("areas") or ()],
+        "customers": len(plan.get("customers") or ()),
+        "cause": plan.get("cause", ""),
+        "maintenance": plan.get("maintenance"),
+        "maintenance_over": bool(plan.get("maintenance_over", False)),
+    }
 
 
 class IncidentStep(ContingencyBase):
