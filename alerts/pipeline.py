@@ -746,11 +746,14 @@ class AlertPipeline:
             or 0
         )
 
-    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Stored alerts, most recently changed first, optionally of one status."""
+    def list_alerts(self, status: str | None = None, fingerprint: str | None = None) -> list[dict[str, Any]]:
+        """Stored alerts, most recently changed first, optionally of one status and/or the one
+        with ``fingerprint`` (what an alert's generatorURL names)."""
         query = select(AlertRecord).order_by(AlertRecord.updated_at.desc(), AlertRecord.id.desc())
         if status is not None:
             query = query.where(AlertRecord.status == status)
+        if fingerprint is not None:
+            query = query.where(AlertRecord.fingerprint == fingerprint)
         with self._sessions() as session:
             muted = self._muted(session, to_datetime(self._clock()))
             return [

@@ -51,7 +51,7 @@ class _Silences(Protocol):
 
 
 class _Alerts(Protocol):
-    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]: ...
+    def list_alerts(self, status: str | None = None, fingerprint: str | None = None) -> list[dict[str, Any]]: ...
     def list_notifications(self) -> list[dict[str, Any]]: ...
 
 
@@ -86,10 +86,30 @@ def create_app(
         return status()
 
     @app.get("/api/v1/alerts")
-    def api_alerts(status: str | None = None) -> list[dict[str, Any]]:
+    def api_alerts(
+        status: str | None = None, fingerprint: Annotated[str | None, Query(max_length=64)] = None
+    ) -> list[dict[str, Any]]:
+        """Stored alerts, newest change first; ``?status=`` one status, ``?fingerprint=`` one alert."""
         if status not in (None, "pending", "firing", "resolved"):
             raise HTTPException(422, detail="status must be pending, firing or resolved")
-        return alerts.list_alerts(status)
+        if fingerprint is None:
+            return alerts.list_alerts(status)
+        return alerts.list_alerts(status, fingerprint=fingerprint)
+
+    @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
+    def alerts_page(
+        request: Request, fingerprint: Annotated[str | None, Query(max_length=64)] = None
+    ) -> HTMLResponse:
+        """Where every alert's generatorURL points (``/alerts?fingerprint=<fp>``, in webhooks,
+        mails and chat messages): that alert; without a fingerprint, the alerts firing now."""
+        if fingerprint is None:
+            shown = alerts.list_alerts("firing")
+        else:
+            shown = alerts.list_alerts(None, fingerprint=fingerprint)
+        return _TEMPLATES.TemplateResponse(
+            request, "alerts.html", {"alerts": shown, "fingerprint": fingerprint},
+            status_code=404 if fingerprint is not None and not shown else 200,
+        )  # fmt: skip
 
     @app.get("/api/v1/incidents")
     def api_incidents() -> list[dict[str, Any]]:
