@@ -30,7 +30,9 @@
     flight) is stale and ignored.
 ``DeviceRestarted`` (warning)
     coldStart / warmStart (``.5.1`` / ``.5.2``) fire, and :meth:`TrapRules.tick` resolves the
-    event ``restart_hold`` seconds later (another restart trap meanwhile extends it).
+    event ``restart_hold`` seconds later (another restart trap meanwhile extends it). One still
+    firing before a restart comes back through :meth:`TrapRules.restore` and resolves
+    ``restart_hold`` after it fired (at once if that has passed); enterprise alarms likewise.
 Enterprise rules
     ``enterprise`` maps a trap-OID prefix to ``(alertname, severity)`` (or an
     :class:`EnterpriseRule`); the longest matching prefix wins; the event resolves itself after
@@ -203,13 +205,28 @@ class TrapRules:
         hold = rule.resolve_after if rule.resolve_after is not None else self.restart_hold
         return self._fire(trap, labels, rule.severity, trap.trap_oid, summary, hold)
 
-    def restore(self, firing: Sequence[Mapping[str, str]], now: float) -> int:
-        """Take back the ``InterfaceDown`` alerts still firing from before a restart (their labels,
-        e.g. from the alert store), so the port's next "up" -- polled or a linkUp -- resolves them.
-        Returns how many were taken back; other alerts and ports without ifIndex are skipped (an
-        alert from a linkDown without ifIndex is only remembered: a linkUp without one resolves it)."""
+    def restore(
+        self,
+        firing: Sequence[Mapping[str, str]],
+        now: float,
+        fired_at: Sequence[float | None] | None = None,
+    ) -> int:
+        """Take back the alerts these rules raised that were still firing before a restart (their
+        labels, e.g. from the alert store; ``fired_at[i]`` the time ``firing[i]`` fired, default
+        ``now``), each under its own labels. Returns how many were taken back.
+
+        ``InterfaceDown``: the port's next "up" -- polled or a linkUp -- resolves it (an alert
+        from a linkDown without ifIndex is only remembered: a linkUp without one resolves it,
+        and it is not counted). ``DeviceRestarted`` and enterprise alarms (a ``trapOID`` label):
+        :meth:`tick` resolves them their hold after they fired (``restart_hold``, or the rule's
+        ``resolve_after``; ``restart_hold`` for a trap OID no rule names any more), at once if
+        that has passed; a repeat trap extends it as usual. Other alerts are skipped."""
         taken = 0
-        for labels in firing:
+        for i, labels in enumerate(firing):
+            at = fired_at[i] if fired_at is not None and i < len(fired_at) else None
+            if labels.get("alertname") != INTERFACE_DOWN:
+                taken += self._restore_held(labels, now, now if at is None else at)
+                continue
             element, index = labels.get("element"), labels.get("ifIndex")
             if labels.get("alertname") == INTERFACE_DOWN and element and not index:
                 self._unindexed_down.add(_labels(INTERFACE_DOWN, element, Severity.CRITICAL))
@@ -228,9 +245,42 @@ class TrapRules:
             status = self._link_tracker.status(key)
             if status is not None and status.state is EventState.FIRING:
                 summary = f"Interface {_interface(stored)} on {element} was down before a restart"
-                self._link_fired(link, element, now, DETECTOR_LINK_POLL, "restored", summary, (), labels=stored)
+                since = now if at is None else at  # the alert keeps its start time
+                self._link_fired(link, element, since, DETECTOR_LINK_POLL, "restored", summary, (), labels=stored)
                 taken += 1
         return taken
+
+    def _restore_held(self, labels: Mapping[str, str], now: float, fired_at: float) -> int:
+        """Take back a self-resolving alert (DeviceRestarted, an enterprise alarm) under its labels,
+        to resolve its hold after ``fired_at`` (at ``now`` if that has passed); 1 if taken."""
+        alertname, element, trap_oid = labels.get("alertname"), labels.get("element"), labels.get("trapOID")
+        if not alertname or not element:
+            return 0
+        if trap_oid:
+            rule, _ = self._enterprise_rule(trap_oid)
+            hold = self.restart_hold
+            if rule is not None and rule.alertname == alertname and rule.resolve_after is not None:
+                hold = rule.resolve_after
+            summary = f"{alertname} on {element} (trap {trap_oid}), firing before a restart"
+        elif alertname == DEVICE_RESTARTED:
+            hold, summary = self.restart_hold, f"{element} restarted (before a restart of vigil)"
+        else:
+            return 0
+        rest = sorted((k, v) for k, v in labels.items() if k not in ("alertname", "element"))
+        key: Labels = (("alertname", alertname), ("element", element), *rest)
+        if key in self._active:
+            return 0
+        try:
+            severity = Severity(labels.get("severity", ""))
+        except ValueError:
+            severity = Severity.WARNING
+        event = Event(
+            name=alertname, element=element, state=EventState.FIRING, labels=key, detector=DETECTOR_TRAP,
+            series=trap_oid or "restored", value=1.0, expected=0.0, band=(0.0, 0.0), score=1.0,
+            active_at=fired_at, severity=severity, fired_at=fired_at, summary=summary,
+        )  # fmt: skip
+        self._active[key] = _Active(event, max(fired_at + hold, now))
+        return 1
 
     def state_dict(self) -> dict[str, Any]:
         """What is known of each interface, JSON-able, for a restart (see :meth:`load_state_dict`).

@@ -211,10 +211,15 @@ class Runtime:
             parents={el.name: el.parent for el in site.elements if el.parent},  # topology inhibition
             secrets_dir=options.config_dir,  # relative auth_password_file
         )
-        # ports still down before a restart: their next "up" (polled or a linkUp) resolves them
-        restored = self.trap_rules.restore([a["labels"] for a in self.alerts.list_alerts("firing")], now())
-        if restored:
-            log.info("link state: %d InterfaceDown alerts still firing from before the restart", restored)
+        # alerts still firing before a restart, under their labels and start times: a port's next
+        # "up" (polled or a linkUp) resolves its InterfaceDown, an element's next good poll its
+        # ElementUnreachable, a DeviceRestarted / enterprise alarm resolves its hold after it fired
+        firing = self.alerts.list_alerts("firing")
+        labels = [a["labels"] for a in firing]
+        since = [datetime.fromisoformat(a["starts_at"].replace("Z", "+00:00")).timestamp() for a in firing]
+        for what, rule in (("trap rules", self.trap_rules), ("reachability", self.reachability)):
+            if restored := rule.restore(labels, now(), fired_at=since):
+                log.info("%s: %d alerts still firing from before the restart taken back", what, restored)
         if lab is not None:
             self._announce_lab_works(getattr(lab, "works", []))
         write_token = self._write_token(site, options)

@@ -8,7 +8,7 @@ import pytest
 
 from collectors.sample import Sample, SampleKind, labels_of
 from collectors.trap import COLD_START, LINK_DOWN, LINK_UP, WARM_START, Trap
-from detectors.event import Event, EventState, Severity
+from detectors.event import Event, EventState, Severity, fingerprint_labels
 from detectors.traps import (
     DETECTOR_LINK_POLL,
     DETECTOR_TRAP,
@@ -636,3 +636,82 @@ def test_renumbered_port_from_a_trap_is_not_named_after_the_old_port() -> None:
     assert new.state is EventState.FIRING
     assert new.label("ifName") == "ge-0/0/7"
     assert new.fingerprint != old.fingerprint
+
+
+# -- restore: self-resolving alerts still firing before a restart -----------------------------
+def _enterprise_rules() -> TrapRules:
+    return TrapRules(
+        restart_hold=300.0,
+        enterprise={
+            "1.3.6.1.4.1.2011": ("HuaweiAlarm", "warning"),
+            "1.3.6.1.4.1.2011.2.15.2.4.3.3": EnterpriseRule("OntDyingGasp", Severity.CRITICAL, resolve_after=30.0),
+        },
+    )
+
+
+def test_restored_device_restarted_resolves_its_hold_after_it_fired() -> None:
+    before = TrapRules(restart_hold=300.0)
+    [fired] = before.update(trap(COLD_START, at=1000.0))
+    after = TrapRules(restart_hold=300.0)  # vigil restarted at 1100: 200 s of the hold left
+    assert after.restore([dict(fired.labels)], 1100.0, fired_at=[1000.0]) == 1
+    assert [e.fingerprint for e in after.active()] == [fired.fingerprint]
+    assert after.tick(1299.0) == []
+    [resolved] = after.tick(1301.0)
+    assert resolved.state is EventState.RESOLVED and resolved.fingerprint == fired.fingerprint
+    assert (resolved.fired_at, resolved.resolved_at, resolved.severity) == (1000.0, 1300.0, Severity.WARNING)
+    assert after.active() == [] and after.tick(5000.0) == []
+
+
+def test_restored_device_restarted_whose_hold_passed_while_vigil_was_down_resolves_at_once() -> None:
+    rules = TrapRules(restart_hold=300.0)
+    stored = {"alertname": DEVICE_RESTARTED, "element": "olt-01", "severity": "warning"}
+    assert rules.restore([stored, stored], 9000.0, fired_at=[1000.0, 1000.0]) == 1  # taken once
+    [resolved] = rules.tick(9000.0)
+    assert resolved.resolved_at == 9000.0  # at the restart, not a time vigil was not running
+    assert resolved.fired_at == 1000.0
+
+
+def test_restored_device_restarted_is_extended_by_a_new_restart_trap() -> None:
+    rules = TrapRules(restart_hold=300.0)
+    [fired] = TrapRules(restart_hold=300.0).update(trap(WARM_START, at=1000.0))
+    rules.restore([dict(fired.labels)], 1100.0)  # no start time known: the hold starts now
+    assert rules.update(trap(COLD_START, at=1200.0)) == []  # the same alert, still firing
+    assert rules.tick(1450.0) == []
+    assert [e.resolved_at for e in rules.tick(1600.0)] == [1500.0]
+
+
+def test_restored_enterprise_alarms_resolve_after_their_rules_hold() -> None:
+    before = _enterprise_rules()
+    [gasp] = before.update(trap("1.3.6.1.4.1.2011.2.15.2.4.3.3.0.12", at=1000.0))
+    [alarm] = before.update(trap("1.3.6.1.4.1.2011.5.25.0.1", at=1000.0))
+    gone = {"alertname": "OldAlarm", "element": "olt-01", "severity": "critical", "trapOID": "1.3.6.1.4.1.9.1"}
+    after = _enterprise_rules()
+    stored = [dict(gasp.labels), dict(alarm.labels), gone]
+    assert after.restore(stored, 1010.0, fired_at=[1000.0, 1000.0, 1000.0]) == 3
+    assert [(e.fingerprint, e.resolved_at) for e in after.tick(1031.0)] == [(gasp.fingerprint, 1030.0)]
+    resolved = after.tick(1301.0)  # the others: restart_hold (no rule names OldAlarm's OID any more)
+    assert sorted((e.name, e.resolved_at, e.severity) for e in resolved) == [
+        ("HuaweiAlarm", 1300.0, Severity.WARNING),
+        ("OldAlarm", 1300.0, Severity.CRITICAL),
+    ]
+    assert {e.fingerprint for e in resolved} == {alarm.fingerprint, fingerprint_labels(gone)}
+
+
+def test_restore_skips_alerts_other_rules_raise() -> None:
+    rules = TrapRules()
+    others = [
+        {"alertname": "ElementUnreachable", "element": "olt-01", "severity": "critical"},
+        {"alertname": "InterfaceErrorsRising", "element": "olt-01", "ifIndex": "3", "severity": "warning"},
+        {"alertname": DEVICE_RESTARTED},  # no element
+    ]
+    assert rules.restore(others, 100.0) == 0
+    assert rules.active() == [] and rules.tick(10_000.0) == []
+
+
+def test_restored_interface_down_keeps_its_start_time() -> None:
+    stored = {"alertname": INTERFACE_DOWN, "element": "olt-01", "ifIndex": "7", "ifName": "gpon0/7",
+              "severity": "critical"}  # fmt: skip
+    rules = TrapRules(damping=None)
+    assert rules.restore([stored], 5000.0, fired_at=[1000.0]) == 1
+    [up] = rules.update(link(LINK_UP, 7, at=5100.0, name="gpon0/7"))
+    assert up.state is EventState.RESOLVED and (up.fired_at, up.resolved_at) == (1000.0, 5100.0)

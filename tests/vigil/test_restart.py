@@ -65,7 +65,7 @@ def test_a_port_down_before_a_restart_resolves_when_the_first_poll_sees_it_up(tm
     asyncio.run(AlertPipeline(sessions, AlertsConfig(), clock=lambda: 2.0).ingest([down]))
     engine.dispose()
     second = run_once(tmp_path, 6)
-    assert "1 InterfaceDown alerts still firing from before the restart" in second, second[-2000:]
+    assert "trap rules: 1 alerts still firing from before the restart taken back" in second, second[-2000:]
     with sqlite3.connect(tmp_path / "vigil.db") as db:
         [(status,)] = db.execute("SELECT status FROM alerts WHERE fingerprint = ?", (down.fingerprint,)).fetchall()
     assert status == "resolved"
