@@ -868,7 +868,34 @@ class ContingencyManager:
         for incident_id, n in sent_by_incident.items():
             self._audit(incident_id, StepKind.SEND_SMS, StepStatus.TRIGGERED, now,
                         detail=f"{n} SMS sent")
+        if sent_by_incident:
+            with self._lock:
+                self._restore_late(now)
         return sum(sent_by_incident.values())
+
+    def _restore_late(self, now: float) -> None:
+        """Outage texts that were at the gateway while their incident resolved (sends run outside
+        the lock) and went: their customers get "restored" too (queued once, as for the others)."""
+        with self._sessions() as session:
+            ids = list(session.scalars(
+                select(SmsMessage.incident_id).distinct()
+                .join(IncidentRecord, IncidentRecord.id == SmsMessage.incident_id)
+                .where(SmsMessage.kind == "outage", SmsMessage.status == SmsStatus.SENT.value,
+                       SmsMessage.sent_at == now, IncidentRecord.status == IncidentStatus.RESOLVED.value)))
+        for incident_id in ids:
+            try:
+                with self._sessions.begin() as session:
+                    incident = session.get_one(IncidentRecord, incident_id)
+                    outcome = self._queue_restored_sms(session, incident, Plan.from_json(incident.plan), now)
+            except Exception as err:  # audited; the other incidents go on
+                log.exception("late restored SMS of incident %s failed", incident_id)
+                self._audit(incident_id, StepKind.QUEUE_RESTORED_SMS, StepStatus.FAILED, now,
+                            error_code=error_code(err), error_message=str(err))
+            else:
+                if outcome.detail.startswith("0 "):
+                    continue
+                self._audit(incident_id, StepKind.QUEUE_RESTORED_SMS, outcome.status, now,
+                            detail=f"{outcome.detail} (outage texts sent as it resolved)")
 
     def _refresh_gauge(self) -> None:
         if not self._metrics.enabled:

@@ -137,3 +137,25 @@ def test_a_sink_without_max_concurrent_sends_is_sent_one_text_at_a_time(
     clock.advance(HOLD_DOWN)
     assert manager.tick() == OLT_A1
     assert sink.peak == 1
+
+
+def test_a_resolve_while_outage_texts_are_at_the_gateway_still_tells_those_customers_it_is_over(
+    make_manager: Callable[..., ContingencyManager], sessions: sessionmaker, clock: FakeClock,
+) -> None:
+    sink = _GateSink()
+    manager = make_manager(sink)
+    manager.handle([make_event("olt-a1", EventState.FIRING)])
+    clock.advance(HOLD_DOWN)
+    ticking = threading.Thread(target=manager.tick, kwargs={"batch": 3}, daemon=True)
+    ticking.start()
+    try:
+        assert sink.entered.wait(10)  # 3 outage texts claimed, at the gateway
+        manager.handle([make_event("olt-a1", EventState.RESOLVED)])  # not waiting for them
+    finally:
+        sink.release.set()
+        ticking.join(30)
+    manager.tick()  # whatever that tick left (it stops claiming after its budget)
+    with sessions() as session:
+        rows = Counter((k, s) for k, s in session.execute(select(SmsMessage.kind, SmsMessage.status)))
+    # the 3 that went get "restored"; the 7 never sent are cancelled, their customers told nothing
+    assert rows == Counter({("outage", "sent"): 3, ("outage", "cancelled"): OLT_A1 - 3, ("restored", "sent"): 3})
