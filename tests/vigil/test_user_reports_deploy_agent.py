@@ -226,6 +226,7 @@ class _FakeKannel:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 fake.queries.append(self.path)
+                fake.before_answer()
                 body = b"0: Accepted for delivery"
                 self.send_response(202)
                 self.send_header("Content-Length", str(len(body)))
@@ -239,6 +240,9 @@ class _FakeKannel:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def before_answer(self) -> None:
+        """Called in the request's thread before the answer (a gateway that hangs waits here)."""
 
     def close(self) -> None:
         self.server.shutdown()
@@ -424,26 +428,10 @@ class _HangingKannel(_FakeKannel):
 
     def __init__(self) -> None:
         self.release = threading.Event()
-        self.queries = []
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                fake.queries.append(self.path)
-                fake.release.wait(120)
-                body = b"0: Accepted for delivery"
-                self.send_response(202)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+    def before_answer(self) -> None:
+        self.release.wait(120)
 
     def close(self) -> None:
         self.release.set()
