@@ -28,18 +28,11 @@ from detectors.event import EventState
 from tests.conftest import serve_app
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
 from tests.kannel import start_kannel
+from tests.vigil.stubs import NoAlerts
 from vigil.web import create_app
 
 TOKEN = "gw s3cret/é+%C3"  # needs escaping twice over: for a URL, and for Kannel's %X escape codes
 OLT_A1 = [c for c in CUSTOMERS if c.element == "olt-a1"]
-
-
-class NoAlerts:
-    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]:
-        return []
-
-    def list_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
-        return []
 
 
 class Stack:

@@ -26,19 +26,12 @@ from detectors.event import EventState
 from tests.conftest import serve_app
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
 from tests.kannel import start_kannel
+from tests.vigil.stubs import NoAlerts
 from vigil.web import create_app
 
 TOKEN = "gw-s3cret"
 QUIET = next(c for c in CUSTOMERS if c.element == "olt-a1" and c.language == "zh-CN")
 CHATTY = next(c for c in CUSTOMERS if c.element == "olt-a2")
-
-
-class NoAlerts:
-    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]:
-        return []
-
-    def list_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
-        return []
 
 
 @pytest.fixture

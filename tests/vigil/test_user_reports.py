@@ -25,20 +25,13 @@ from config.models import ContingencyConfig
 from contingency import ContingencyBase, ContingencyManager, FileSmsSink, Topology
 from detectors.event import EventState
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
+from tests.vigil.stubs import NoAlerts
 from vigil.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "site.yaml"
 TOKEN = "user-reports-token"
 CUSTOMER = next(c for c in CUSTOMERS if c.element == "olt-a1" and c.sms)
-
-
-class NoAlerts:
-    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]:
-        return []
-
-    def list_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
-        return []
 
 
 @pytest.fixture

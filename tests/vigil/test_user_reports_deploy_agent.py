@@ -33,6 +33,7 @@ from contingency import ContingencyBase, ContingencyManager, FileSmsSink, Topolo
 from detectors.event import EventState
 from tests.conftest import free_tcp_port, free_udp_port, require_binary, require_module, serve_app, vigil_command
 from tests.contingency.conftest import AREAS, CUSTOMERS, ELEMENTS, HOLD_DOWN, FakeClock, make_event
+from tests.vigil.stubs import NoAlerts as _NoAlerts
 from vigil.db import create_database
 from vigil.migrate import current_revision, head_revision, upgrade
 from vigil.web import create_app
@@ -106,14 +107,6 @@ CHROMIUM_ARGS = [
 ]
 AFFECTED = next(c for c in CUSTOMERS if c.element == "olt-a1")  # Yuexiu, under the fault below
 UNAFFECTED = next(c for c in CUSTOMERS if c.element == "olt-b1")  # Haizhu, nothing wrong there
-
-
-class _NoAlerts:
-    def list_alerts(self, status: str | None = None) -> list[dict[str, Any]]:
-        return []
-
-    def list_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
-        return []
 
 
 class _Flaky:
